@@ -1,0 +1,80 @@
+// Streaming archive input through libarchive: every format and compression
+// envpack writes (and the ones conda packages use), detected from the data.
+import CArchive
+import Foundation
+
+public final class ArchiveReader {
+    private let archive: OpaquePointer
+    public let displayPath: String
+    private var entry: OpaquePointer? = nil
+
+    /// Opens `path`, or standard input for "-".
+    public init(path: String) throws {
+        guard let a = archive_read_new() else {
+            throw EnvpackError.archive(path: path, reason: "cannot allocate libarchive state")
+        }
+        archive = a
+        displayPath = path == "-" ? "standard input" : path
+        archive_read_support_filter_all(a)
+        archive_read_support_format_all(a)
+        let status = path == "-" ? archive_read_open_fd(a, 0, 1 << 20) : archive_read_open_filename(a, path, 1 << 20)
+        if status != ARCHIVE_OK {
+            let message = String(cString: archive_error_string(a))
+            archive_read_free(a)
+            throw EnvpackError.archive(path: path, reason: message)
+        }
+    }
+
+    deinit { archive_read_free(archive) }
+
+    public struct Entry {
+        public var path: String
+        public var size: Int
+        public var mode: UInt32
+        public var fileType: UInt32
+        public var symlink: String?
+        public var hardlink: String?
+    }
+
+    /// The next entry's header, or nil at the end of the archive.
+    public func next() throws -> Entry? {
+        var e: OpaquePointer? = nil
+        let status = archive_read_next_header(archive, &e)
+        if status == ARCHIVE_EOF { return nil }
+        if status < ARCHIVE_WARN || e == nil { throw failure() }
+        entry = e
+        let path = archive_entry_pathname_utf8(e).map { String(cString: $0) }
+            ?? archive_entry_pathname(e).map { String(cString: $0) } ?? ""
+        return Entry(path: path,
+                     size: Int(archive_entry_size(e)),
+                     mode: UInt32(archive_entry_perm(e)),
+                     fileType: UInt32(archive_entry_filetype(e)),
+                     symlink: archive_entry_symlink_utf8(e).map { String(cString: $0) },
+                     hardlink: archive_entry_hardlink_utf8(e).map { String(cString: $0) })
+    }
+
+    /// Reads the current entry's data, chunk by chunk.
+    public func readData(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        var buffer: UnsafeRawPointer? = nil
+        var size = 0
+        var offset: Int64 = 0
+        while true {
+            let status = archive_read_data_block(archive, &buffer, &size, &offset)
+            if status == ARCHIVE_EOF { return }
+            if status < ARCHIVE_WARN { throw failure() }
+            if let buffer, size > 0 { try body(UnsafeRawBufferPointer(start: buffer, count: size)) }
+        }
+    }
+
+    /// The whole data of the current entry (for small entries).
+    public func readAll() throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        try readData { bytes.append(contentsOf: $0) }
+        return bytes
+    }
+
+    private func failure() -> EnvpackError {
+        let message = archive_error_string(archive).map { String(cString: $0) } ?? "unreadable archive"
+        return .archive(path: displayPath, reason: message)
+    }
+}

@@ -1,0 +1,120 @@
+// A conda environment as conda-meta describes it: its packages and, for each
+// path a package owns, what the record says about it. Loading validates the
+// records (a malformed one is named) but touches no other file.
+import Foundation
+
+public struct CondaEnvironment: Sendable {
+    /// Absolute, standardised prefix.
+    public let prefix: String
+    public let records: [PackageRecord]
+    /// The record file each record came from, for messages.
+    public let recordFiles: [String]
+    /// Every path a record owns, with the index of its record.
+    public let managed: [String: ManagedPath]
+    /// X.Y of the environment's python, when it has one.
+    public let pythonVersion: String?
+
+    public struct ManagedPath: Sendable {
+        public var entry: PathEntry
+        public var recordIndex: Int
+        /// False when the record gave no file_mode/prefix_placeholder data
+        /// (micromamba and old conda), so whether the file holds a prefix
+        /// must be found by reading it.
+        public var hasPrefixInfo: Bool
+    }
+
+    /// Loads the records of the environment at `prefix`.
+    public static func load(prefix rawPrefix: String) throws -> CondaEnvironment {
+        let prefix = absolutePath(rawPrefix)
+        guard let status = FileStatus.lstat(prefix) ?? statFollowing(prefix) else {
+            throw EnvpackError.prefixMissing(prefix)
+        }
+        guard status.kind == .directory || statFollowing(prefix)?.kind == .directory else {
+            throw EnvpackError.notACondaEnvironment(prefix)
+        }
+        let metaDir = prefix + "/conda-meta"
+        guard statFollowing(metaDir)?.kind == .directory else {
+            throw EnvpackError.notACondaEnvironment(prefix)
+        }
+        guard let names = try directoryEntries(metaDir) else {
+            throw EnvpackError.unreadable(path: metaDir, reason: errnoMessage())
+        }
+        let decoder = JSONDecoder()
+        var records: [PackageRecord] = []
+        var files: [String] = []
+        for name in names.sorted() where name.hasSuffix(".json") {
+            let path = metaDir + "/" + name
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw EnvpackError.unreadable(path: path, reason: errnoMessage())
+            }
+            do {
+                records.append(try decoder.decode(PackageRecord.self, from: data))
+                files.append(path)
+            } catch {
+                throw EnvpackError.malformedFile(path: path, reason: "malformed conda-meta record: " + describe(decodingError: error))
+            }
+        }
+
+        let pythons = records.filter { $0.name == "python" }
+        if pythons.count > 1 {
+            throw EnvpackError.multiplePythons(pythons.map(\.distName))
+        }
+        let pythonVersion = pythons.first.map { majorMinor($0.version) }
+
+        var managed: [String: ManagedPath] = [:]
+        for (index, record) in records.enumerated() {
+            let (entries, hasInfo) = pathEntries(of: record, pythonVersion: pythonVersion)
+            for entry in entries {
+                managed[entry.path] = ManagedPath(entry: entry, recordIndex: index, hasPrefixInfo: hasInfo)
+            }
+        }
+        return CondaEnvironment(prefix: prefix, records: records, recordFiles: files,
+                                managed: managed, pythonVersion: pythonVersion)
+    }
+
+    /// The paths a record owns. Records without `paths_data` fall back to the
+    /// package cache the record names in `link.source`, and when that is gone
+    /// too, to the bare `files` list: the cache is never required.
+    static func pathEntries(of record: PackageRecord, pythonVersion: String?) -> ([PathEntry], Bool) {
+        if let paths = record.pathsData?.paths, !paths.isEmpty {
+            let hasInfo = paths.contains { $0.fileMode != nil || $0.prefixPlaceholder != nil }
+            return (paths, hasInfo)
+        }
+        if let source = record.link?.source,
+           let cached = try? PackageInfo.paths(infoDirectory: URL(fileURLWithPath: source).appendingPathComponent("info")) {
+            // The cache holds the package as built: noarch python paths are
+            // not yet mapped to their installed places.
+            let mapped = record.noarch == .python
+                ? cached.map { e -> PathEntry in var e = e; e.path = noarchPythonPath(e.path, pythonVersion: pythonVersion); return e }
+                : cached
+            return (mapped, true)
+        }
+        return ((record.files ?? []).map { PathEntry(path: $0) }, false)
+    }
+
+    /// The record of a managed path, for messages.
+    public func owner(of path: String) -> String? {
+        managed[path].map { records[$0.recordIndex].distName }
+    }
+}
+
+/// Where a noarch: python package's path lands in an environment.
+public func noarchPythonPath(_ path: String, pythonVersion: String?) -> String {
+    if path.hasPrefix("site-packages/"), let v = pythonVersion {
+        return "lib/python\(v)/" + path
+    }
+    if path.hasPrefix("python-scripts/") {
+        return "bin/" + path.dropFirst("python-scripts/".count)
+    }
+    return path
+}
+
+func majorMinor(_ version: String) -> String {
+    version.split(separator: ".").prefix(2).joined(separator: ".")
+}
+
+func statFollowing(_ path: String) -> FileStatus? {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return nil }
+    return FileStatus(st)
+}

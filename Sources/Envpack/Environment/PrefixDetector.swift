@@ -1,0 +1,89 @@
+// Finding the prefix in a file while it streams into the archive, so every
+// byte is read once. What is found becomes a manifest entry: which string
+// (the environment's prefix, or the package's placeholder when conda left the
+// file unpatched), text or binary, shebang, and for ELF files which
+// occurrences the loader never maps and which RPATH entries point inside.
+import EnvpackRelocation
+import Foundation
+
+struct PrefixDetector {
+    private var prefixMatcher: StreamingMatcher
+    private var placeholderMatcher: StreamingMatcher?
+    private var sawNUL = false
+    private var firstChunkSeen = false
+    private var startsWithShebang = false
+    private var firstLine: [UInt8] = []
+    private var firstLineDone = false
+    private(set) var isELF = false
+
+    /// - Parameters:
+    ///   - prefix: the environment's prefix.
+    ///   - placeholder: the package's placeholder for this file, if any.
+    init(prefix: String, placeholder: String?) {
+        prefixMatcher = StreamingMatcher(needle: Array(prefix.utf8))
+        if let placeholder, placeholder != prefix {
+            placeholderMatcher = StreamingMatcher(needle: Array(placeholder.utf8))
+        }
+    }
+
+    mutating func feed(_ chunk: UnsafeRawBufferPointer) {
+        if !firstChunkSeen {
+            firstChunkSeen = true
+            isELF = hasELFMagic(chunk)
+            startsWithShebang = chunk.count >= 2 && chunk[0] == 0x23 && chunk[1] == 0x21
+        }
+        if startsWithShebang && !firstLineDone {
+            if let nl = chunk.firstIndex(of: 0x0a) {
+                firstLine.append(contentsOf: chunk[..<nl]); firstLineDone = true
+            } else {
+                firstLine.append(contentsOf: chunk)
+                if firstLine.count > 4096 { firstLineDone = true }
+            }
+        }
+        if !sawNUL, let base = chunk.baseAddress, memchr(base, 0, chunk.count) != nil { sawNUL = true }
+        prefixMatcher.feed(chunk)
+        placeholderMatcher?.feed(chunk)
+    }
+
+    /// The manifest entry for the file, or nil when it holds no prefix.
+    func result(path: String, absolutePath: String, recordMode: PathEntry.FileMode?,
+                isManaged: Bool) throws -> PrefixFile? {
+        let found: (needle: [UInt8], offsets: [Int])
+        if !prefixMatcher.offsets.isEmpty {
+            found = (prefixMatcher.needle, prefixMatcher.offsets)
+        } else if let m = placeholderMatcher, !m.offsets.isEmpty {
+            found = (m.needle, m.offsets)
+        } else {
+            return nil
+        }
+        let placeholder = String(decoding: found.needle, as: UTF8.self)
+        let mode: PrefixMode
+        switch recordMode {
+        case .text?: mode = .text
+        case .binary?: mode = .binary
+        case nil: mode = (isELF || sawNUL) ? .binary : .text
+        }
+        var file = PrefixFile(path: path, mode: mode, placeholder: placeholder,
+                              isShebang: mode == .text && isShebangLine(firstLine, placeholder: found.needle),
+                              isELF: isELF, isManaged: isManaged, offsets: found.offsets)
+        if isELF {
+            let info: ELFInfo?
+            do { info = try readELFInfo(path: absolutePath) } catch {
+                throw EnvpackError.malformedFile(path: absolutePath, reason: "\(error)")
+            }
+            if let info {
+                file.exemptOffsets = found.offsets.filter { !info.isLoaded(offset: $0) || info.isInRPath(offset: $0) }
+                file.rpaths = info.rpaths.filter { $0.value.contains(placeholder) }
+                    .map { RPathEntry(tag: $0.tag, value: $0.value) }
+            }
+        }
+        return file
+    }
+
+    /// `#!` followed (after optional blanks) by a path into the prefix.
+    private func isShebangLine(_ line: [UInt8], placeholder: [UInt8]) -> Bool {
+        guard startsWithShebang else { return false }
+        let body = line.dropFirst(2).drop { $0 == 0x20 || $0 == 0x09 }
+        return body.starts(with: placeholder)
+    }
+}

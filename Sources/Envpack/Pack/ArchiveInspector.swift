@@ -1,0 +1,50 @@
+// `envpack inspect`: what an archive holds, read from its manifest.
+import EnvpackRelocation
+import Foundation
+
+public struct ArchiveReport: Sendable {
+    public var entries = 0
+    public var regularBytes = 0
+    /// The folder inside the archive that holds the environment ("" for none).
+    public var arcroot = ""
+    public var hasHelper = false
+    public var manifest: Manifest
+
+    public var textFiles: Int { manifest.files.filter { $0.mode == .text }.count }
+    public var binaryFiles: Int { manifest.files.filter { $0.mode == .binary }.count }
+    public var shebangScripts: Int { manifest.files.filter(\.isShebang).count }
+    public var elfFiles: Int { manifest.files.filter(\.isELF).count }
+    public var rpathFiles: Int { manifest.files.filter { !$0.rpaths.isEmpty }.count }
+    public var unmanagedFiles: Int { manifest.files.filter { !$0.isManaged }.count }
+}
+
+public enum ArchiveInspector {
+    public static func inspect(path: String) throws -> ArchiveReport {
+        let reader = try ArchiveReader(path: path)
+        var entries = 0
+        var bytes = 0
+        var manifestText: String? = nil
+        var arcroot = ""
+        var helperPaths: [String] = []
+        while let entry = try reader.next() {
+            entries += 1
+            if entry.fileType == fileTypeRegular && entry.hardlink == nil { bytes += entry.size }
+            if entry.path == Manifest.relativePath || entry.path.hasSuffix("/" + Manifest.relativePath) {
+                manifestText = String(decoding: try reader.readAll(), as: UTF8.self)
+                arcroot = String(entry.path.dropLast(Manifest.relativePath.count)).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+            } else if entry.path.hasSuffix("bin/envpack-unpack") {
+                helperPaths.append(entry.path)
+            }
+        }
+        guard let manifestText else {
+            throw EnvpackError.archive(path: path, reason: "no \(Manifest.relativePath) inside: not an envpack archive")
+        }
+        let manifest: Manifest
+        do { manifest = try Manifest(parsing: manifestText) } catch {
+            throw EnvpackError.malformedFile(path: path + ":" + Manifest.relativePath, reason: error.description)
+        }
+        let helperPath = arcroot.isEmpty ? "bin/envpack-unpack" : arcroot + "/bin/envpack-unpack"
+        return ArchiveReport(entries: entries, regularBytes: bytes, arcroot: arcroot,
+                             hasHelper: helperPaths.contains(helperPath), manifest: manifest)
+    }
+}

@@ -1,0 +1,212 @@
+// `envpack pack`: from a conda environment to one streamed, compressed
+// archive. Everything that can be checked without reading file contents is
+// checked before the output is opened; file contents are read exactly once,
+// feeding the archive, the hash check and prefix detection together.
+import Crypto
+import EnvpackRelocation
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum Packer {
+    /// Paths envpack writes itself; an older copy in the environment (from a
+    /// previous unpack) is replaced, not packed.
+    static let generatedPaths: Set<String> = ["bin/envpack-unpack", "bin/conda-unpack"]
+    static let generatedFolder = "conda-meta/envpack"
+    static let chunkSize = 1 << 20
+
+    public static func pack(_ options: PackOptions) throws -> PackSummary {
+        if options.destPrefix != nil {
+            throw EnvpackError.notImplemented("--dest-prefix needs the relocation engine, which this version of envpack does not have yet; pack without it and relocate after unpacking")
+        }
+        let env = try CondaEnvironment.load(prefix: options.prefix)
+        let helper = try options.helperPath ?? HelperLocator.locate()
+        let outputAbsolute = options.output == "-" ? nil : absolutePath(options.output)
+
+        var tree = try EnvironmentTree.walk(prefix: env.prefix).filter { e in
+            if e.path == generatedFolder || e.path.hasPrefix(generatedFolder + "/") { return false }
+            if generatedPaths.contains(e.path) && env.managed[e.path] == nil { return false }
+            if let outputAbsolute, env.prefix + "/" + e.path == outputAbsolute { return false }
+            return true
+        }
+        let present = Set(tree.map(\.path))
+        tree = options.filter.apply(tree)
+        if options.format.supportsHardlinks { EnvironmentTree.resolveHardlinks(&tree) }
+
+        if !options.ignoreMissingFiles {
+            let missing = EnvironmentChecks.missingFiles(in: env, present: present, filter: options.filter)
+            if !missing.isEmpty { throw EnvpackError.missingFiles(missing) }
+        }
+        if !options.ignoreEditablePackages {
+            let editable = EnvironmentChecks.editableInstalls(prefix: env.prefix, entries: tree)
+            if !editable.isEmpty { throw EnvpackError.editablePackages(editable) }
+        }
+        // Packages whose recorded size already disagrees fail before any output.
+        let changed = tree.compactMap { e -> String? in
+            guard e.status.kind == .regular, let m = env.managed[e.path], m.hasPrefixInfo,
+                  m.entry.prefixPlaceholder == nil, m.entry.sha256InPrefix == nil,
+                  let size = m.entry.sizeInBytes, size != e.status.size else { return nil }
+            return "\(e.path) (\(env.records[m.recordIndex].distName))"
+        }
+        if !changed.isEmpty { throw EnvpackError.changedFiles(changed) }
+
+        let clamp = options.mtime ?? defaultMtime(prefix: env.prefix)
+        let output = try OutputFile(path: options.output, force: options.force)
+        let threads = max(1, options.threads)
+        let writer = try ArchiveWriter(fd: output.fd, format: options.format, level: options.compressLevel,
+                                       threads: threads, displayPath: output.displayPath)
+        do {
+            let summary = try writeEntries(tree, env: env, helper: helper, clamp: clamp,
+                                           writer: writer, options: options, outputName: output.displayPath)
+            try writer.finish()
+            try output.commit()
+            return summary
+        } catch {
+            writer.abandon()
+            throw error
+        }
+    }
+
+    /// The default mtime clamp: when conda last changed the environment.
+    static func defaultMtime(prefix: String) -> Int {
+        FileStatus.lstat(prefix + "/conda-meta/history")?.mtime
+            ?? FileStatus.lstat(prefix + "/conda-meta")?.mtime ?? 0
+    }
+
+    private static func writeEntries(_ tree: [TreeEntry], env: CondaEnvironment, helper: String, clamp: Int,
+                                     writer: ArchiveWriter, options: PackOptions,
+                                     outputName: String) throws -> PackSummary {
+        let root = options.arcroot.split(separator: "/").joined(separator: "/")
+        func archivePath(_ path: String) -> String { root.isEmpty ? path : root + "/" + path }
+
+        let fileCount = tree.filter { $0.status.kind == .regular && $0.hardlinkTarget == nil }.count
+        let totalBytes = tree.reduce(0) { $0 + ($1.status.kind == .regular && $1.hardlinkTarget == nil ? $1.status.size : 0) }
+        let progress = Progress(label: "packing", totalFiles: fileCount, totalBytes: totalBytes, quiet: options.quiet)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 4096)
+        defer { buffer.deallocate() }
+
+        var prefixFiles: [PrefixFile] = []
+        var prefixFileIndex: [String: Int] = [:]
+        var changed: [String] = []
+        var bytesRead = 0
+
+        for entry in tree {
+            let mtime = min(entry.status.mtime, clamp)
+            let path = archivePath(entry.path)
+            switch entry.status.kind {
+            case .directory:
+                try writer.begin(path: path, kind: .directory, mode: entry.status.mode, mtime: mtime)
+            case .symlink:
+                try writer.begin(path: path, kind: .symlink(target: entry.linkTarget ?? ""), mode: 0o777, mtime: mtime)
+            case .regular:
+                if let target = entry.hardlinkTarget {
+                    try writer.begin(path: path, kind: .hardlink(target: archivePath(target)),
+                                     mode: entry.status.mode, mtime: mtime)
+                    if let i = prefixFileIndex[target] { prefixFiles[i].hardlinks.append(entry.path) }
+                    continue
+                }
+                let managed = env.managed[entry.path]
+                let result = try streamFile(entry, env: env, managed: managed, mtime: mtime, archivePath: path,
+                                            buffer: buffer, writer: writer, progress: progress)
+                bytesRead += entry.status.size
+                if result.changed {
+                    changed.append("\(entry.path) (\(managed.map { env.records[$0.recordIndex].distName } ?? "?"))")
+                }
+                if let file = result.prefixFile {
+                    prefixFileIndex[entry.path] = prefixFiles.count
+                    prefixFiles.append(file)
+                }
+            case .other:
+                continue
+            }
+        }
+        if !changed.isEmpty { throw EnvpackError.changedFiles(changed) }
+
+        // The helper, and conda-pack's name for it.
+        try writeHelper(helper, at: archivePath("bin/envpack-unpack"), mtime: clamp, writer: writer, buffer: buffer)
+        try writer.begin(path: archivePath("bin/conda-unpack"), kind: .symlink(target: "envpack-unpack"),
+                         mode: 0o777, mtime: clamp)
+
+        let manifest = Manifest(
+            prefix: env.prefix,
+            packages: env.records.map { ManifestPackage(name: $0.name, version: $0.version, build: $0.build, channel: $0.channelName) },
+            files: prefixFiles)
+        let text = Array(manifest.serialized().utf8)
+        try writer.begin(path: archivePath(generatedFolder), kind: .directory, mode: 0o755, mtime: clamp)
+        try writer.begin(path: archivePath(Manifest.relativePath), kind: .file(size: text.count), mode: 0o644, mtime: clamp)
+        try text.withUnsafeBytes { try writer.write($0) }
+        progress.finish()
+        return PackSummary(output: outputName, entries: tree.count + 4, bytesRead: bytesRead, manifest: manifest)
+    }
+
+    /// Streams one regular file into the archive, checking its hash against
+    /// the record and looking for the prefix on the way.
+    private static func streamFile(_ entry: TreeEntry, env: CondaEnvironment, managed: CondaEnvironment.ManagedPath?,
+                                   mtime: Int, archivePath: String, buffer: UnsafeMutableRawBufferPointer,
+                                   writer: ArchiveWriter, progress: Progress) throws -> (prefixFile: PrefixFile?, changed: Bool) {
+        let full = env.prefix + "/" + entry.path
+        let fd = open(full, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw EnvpackError.unreadable(path: full, reason: errnoMessage()) }
+        defer { close(fd) }
+        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+
+        try writer.begin(path: archivePath, kind: .file(size: entry.status.size), mode: entry.status.mode, mtime: mtime)
+
+        // The hash the file should have now: after conda patched it if it did.
+        var expected: String? = managed?.entry.sha256InPrefix
+        if expected == nil, let m = managed, m.hasPrefixInfo, m.entry.prefixPlaceholder == nil {
+            expected = m.entry.sha256
+        }
+        var hasher = expected.map { _ in SHA256() }
+        // Compiled python files hold source paths python fixes up itself on
+        // import; rewriting them would only risk the move.
+        let scan = !entry.path.hasSuffix(".pyc")
+        var detector = PrefixDetector(prefix: env.prefix, placeholder: managed?.entry.prefixPlaceholder)
+
+        var remaining = entry.status.size
+        while remaining > 0 {
+            let n = read(fd, buffer.baseAddress, min(buffer.count, remaining))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw EnvpackError.unreadable(path: full, reason: errnoMessage())
+            }
+            if n == 0 { throw EnvpackError.unreadable(path: full, reason: "file shrank while being packed") }
+            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+            try writer.write(chunk)
+            hasher?.update(bufferPointer: chunk)
+            if scan { detector.feed(chunk) }
+            remaining -= n
+            progress.advance(bytes: n)
+        }
+        progress.advance(files: 1)
+
+        var changed = false
+        if let expected, let digest = hasher?.finalize() {
+            changed = digest.map { String(format: "%02x", $0) }.joined() != expected.lowercased()
+        }
+        guard scan else { return (nil, changed) }
+        let file = try detector.result(path: entry.path, absolutePath: full,
+                                       recordMode: managed?.entry.prefixPlaceholder != nil ? managed?.entry.fileMode : nil,
+                                       isManaged: managed != nil)
+        return (file, changed)
+    }
+
+    private static func writeHelper(_ helper: String, at path: String, mtime: Int, writer: ArchiveWriter,
+                                    buffer: UnsafeMutableRawBufferPointer) throws {
+        let fd = open(helper, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0, let status = FileStatus.lstat(helper) ?? statFollowing(helper) else {
+            throw EnvpackError.unreadable(path: helper, reason: errnoMessage())
+        }
+        defer { close(fd) }
+        let size = statFollowing(helper)?.size ?? status.size
+        try writer.begin(path: path, kind: .file(size: size), mode: 0o755, mtime: mtime)
+        var remaining = size
+        while remaining > 0 {
+            let n = read(fd, buffer.baseAddress, min(buffer.count, remaining))
+            guard n > 0 else { throw EnvpackError.unreadable(path: helper, reason: n < 0 ? errnoMessage() : "file shrank") }
+            try writer.write(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            remaining -= n
+        }
+    }
+}

@@ -1,0 +1,286 @@
+// The manifest: the list of every file in an environment that holds its
+// prefix, written at pack time so that relocation never has to scan a file
+// it need not touch.
+//
+// It is a small line-oriented text format (see docs/manifest.md) rather than
+// JSON so that the static helper can read it without Foundation.
+
+/// How a prefix is stored in a file, which decides how it can be rewritten.
+public enum PrefixMode: String, Sendable, Equatable {
+    /// Plain text: the prefix can be replaced by one of any length.
+    case text
+    /// Binary: C strings are rewritten in place and padded with NUL bytes,
+    /// so the file keeps its length and the new prefix may not be longer.
+    case binary
+}
+
+/// One RPATH or RUNPATH entry of an ELF file that points into the prefix.
+public struct RPathEntry: Sendable, Equatable {
+    public enum Tag: String, Sendable { case rpath = "RPATH", runpath = "RUNPATH" }
+    public var tag: Tag
+    /// The whole DT_RPATH/DT_RUNPATH string, colon-separated as in the file.
+    public var value: String
+
+    public init(tag: Tag, value: String) {
+        self.tag = tag
+        self.value = value
+    }
+}
+
+/// A file that holds a prefix.
+public struct PrefixFile: Sendable, Equatable {
+    /// Path relative to the environment root.
+    public var path: String
+    public var mode: PrefixMode
+    /// The string to replace: the environment's prefix, or the package's
+    /// placeholder when the file was installed without being patched.
+    public var placeholder: String
+    /// A script whose first line is `#!` followed by the placeholder.
+    public var isShebang: Bool
+    /// True for ELF objects; their RPATH/RUNPATH entries are in `rpaths`.
+    public var isELF: Bool
+    /// True when a conda-meta record lists the file.
+    public var isManaged: Bool
+    /// Byte offsets of each occurrence of the placeholder.
+    public var offsets: [Int]
+    /// Offsets (a subset of `offsets`) that never limit a move: in parts of
+    /// an ELF file that are not loaded at run time (debug info, `.comment`),
+    /// or inside an RPATH/RUNPATH string, which is rewritten on its own.
+    public var exemptOffsets: [Int]
+    public var rpaths: [RPathEntry]
+    /// Other paths of the environment that are hardlinks to this file; a
+    /// rewrite must keep them pointing at the same content.
+    public var hardlinks: [String]
+
+    public init(path: String, mode: PrefixMode, placeholder: String, isShebang: Bool = false,
+                isELF: Bool = false, isManaged: Bool = true, offsets: [Int] = [],
+                exemptOffsets: [Int] = [], rpaths: [RPathEntry] = [], hardlinks: [String] = []) {
+        self.path = path
+        self.mode = mode
+        self.placeholder = placeholder
+        self.isShebang = isShebang
+        self.isELF = isELF
+        self.isManaged = isManaged
+        self.offsets = offsets
+        self.exemptOffsets = exemptOffsets
+        self.rpaths = rpaths
+        self.hardlinks = hardlinks
+    }
+
+    /// Occurrences that must fit when the file is rewritten in place.
+    public var loadedOffsets: [Int] {
+        if exemptOffsets.isEmpty { return offsets }
+        let exempt = Set(exemptOffsets)
+        return offsets.filter { !exempt.contains($0) }
+    }
+}
+
+/// A package of the environment, for summaries.
+public struct ManifestPackage: Sendable, Equatable {
+    public var name: String
+    public var version: String
+    public var build: String
+    public var channel: String
+
+    public init(name: String, version: String, build: String, channel: String) {
+        self.name = name
+        self.version = version
+        self.build = build
+        self.channel = channel
+    }
+}
+
+public struct Manifest: Sendable, Equatable {
+    public static let formatVersion = 1
+    /// Where the manifest lives inside an environment.
+    public static let relativePath = "conda-meta/envpack/manifest.tsv"
+
+    /// The prefix the environment's files hold now.
+    public var prefix: String
+    public var packages: [ManifestPackage]
+    public var files: [PrefixFile]
+
+    public init(prefix: String, packages: [ManifestPackage] = [], files: [PrefixFile] = []) {
+        self.prefix = prefix
+        self.packages = packages
+        self.files = files
+    }
+
+    /// The longest new prefix the binary files allow, or nil when nothing
+    /// limits it. Only occurrences in loaded data count; RPATH entries are
+    /// rewritten to `$ORIGIN` and have no limit.
+    public var longestAllowedPrefix: Int? {
+        var limit: Int? = nil
+        for file in files where file.mode == .binary && !file.loadedOffsets.isEmpty {
+            let length = file.placeholder.utf8.count
+            limit = min(limit ?? length, length)
+        }
+        return limit
+    }
+}
+
+// MARK: - Text form
+
+public struct ManifestError: Error, CustomStringConvertible, Equatable {
+    public var line: Int
+    public var reason: String
+    public var description: String { "manifest line \(line): \(reason)" }
+}
+
+extension Manifest {
+    /// The text form: one record a line, fields separated by tabs.
+    public func serialized() -> String {
+        var out = "envpack-manifest\t\(Manifest.formatVersion)\n"
+        out += "prefix\t\(escapeField(prefix))\n"
+        for p in packages {
+            out += "package\t\(escapeField(p.name))\t\(escapeField(p.version))\t\(escapeField(p.build))\t\(escapeField(p.channel))\n"
+        }
+        for f in files {
+            var flags: [String] = []
+            if f.isShebang { flags.append("shebang") }
+            if f.isELF { flags.append("elf") }
+            flags.append(f.isManaged ? "managed" : "unmanaged")
+            out += "file\t\(escapeField(f.path))\t\(f.mode.rawValue)\t\(flags.joined(separator: ","))\t"
+            out += "\(escapeField(f.placeholder))\t\(joinInts(f.offsets))\t\(joinInts(f.exemptOffsets))\n"
+            for r in f.rpaths {
+                out += "rpath\t\(escapeField(f.path))\t\(r.tag.rawValue)\t\(escapeField(r.value))\n"
+            }
+            for link in f.hardlinks {
+                out += "hardlink\t\(escapeField(f.path))\t\(escapeField(link))\n"
+            }
+        }
+        return out
+    }
+
+    public init(parsing text: String) throws(ManifestError) {
+        var prefix: String? = nil
+        var packages: [ManifestPackage] = []
+        var files: [PrefixFile] = []
+        var sawHeader = false
+        var lineNumber = 0
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            if rawLine.isEmpty || rawLine.hasPrefix("#") { continue }
+            let fields = rawLine.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            func field(_ i: Int) throws(ManifestError) -> String {
+                guard i < fields.count else {
+                    throw ManifestError(line: lineNumber, reason: "'\(fields[0])' needs \(i + 1) fields")
+                }
+                guard let value = unescapeField(fields[i]) else {
+                    throw ManifestError(line: lineNumber, reason: "bad escape in field \(i + 1)")
+                }
+                return value
+            }
+            if !sawHeader {
+                guard fields[0] == "envpack-manifest" else {
+                    throw ManifestError(line: lineNumber, reason: "not an envpack manifest")
+                }
+                guard let v = Int(try field(1)), v <= Manifest.formatVersion else {
+                    throw ManifestError(line: lineNumber, reason: "unsupported manifest version \(fields.count > 1 ? fields[1] : "")")
+                }
+                sawHeader = true
+                continue
+            }
+            switch fields[0] {
+            case "prefix":
+                prefix = try field(1)
+            case "package":
+                packages.append(ManifestPackage(name: try field(1), version: try field(2),
+                                                build: try field(3), channel: try field(4)))
+            case "file":
+                guard let mode = PrefixMode(rawValue: try field(2)) else {
+                    throw ManifestError(line: lineNumber, reason: "unknown mode '\(fields[2])'")
+                }
+                let flags = try field(3).split(separator: ",")
+                guard let offsets = splitInts(try field(5)), let exempt = splitInts(try field(6)) else {
+                    throw ManifestError(line: lineNumber, reason: "bad offsets")
+                }
+                files.append(PrefixFile(path: try field(1), mode: mode, placeholder: try field(4),
+                                        isShebang: flags.contains("shebang"), isELF: flags.contains("elf"),
+                                        isManaged: !flags.contains("unmanaged"),
+                                        offsets: offsets, exemptOffsets: exempt))
+            case "rpath":
+                let path = try field(1)
+                guard let tag = RPathEntry.Tag(rawValue: try field(2)) else {
+                    throw ManifestError(line: lineNumber, reason: "unknown rpath tag '\(fields[2])'")
+                }
+                guard let last = files.indices.last, files[last].path == path else {
+                    throw ManifestError(line: lineNumber, reason: "rpath for '\(path)' does not follow its file")
+                }
+                files[last].rpaths.append(RPathEntry(tag: tag, value: try field(3)))
+            case "hardlink":
+                let path = try field(1)
+                guard let last = files.indices.last, files[last].path == path else {
+                    throw ManifestError(line: lineNumber, reason: "hardlink for '\(path)' does not follow its file")
+                }
+                files[last].hardlinks.append(try field(2))
+            default:
+                // Unknown records come from newer writers; skipping them keeps
+                // older helpers working.
+                continue
+            }
+        }
+        guard sawHeader else { throw ManifestError(line: lineNumber, reason: "empty manifest") }
+        guard let prefix else { throw ManifestError(line: lineNumber, reason: "no prefix line") }
+        self.init(prefix: prefix, packages: packages, files: files)
+    }
+}
+
+private func joinInts(_ values: [Int]) -> String {
+    values.isEmpty ? "-" : values.map(String.init).joined(separator: ",")
+}
+
+private func splitInts(_ text: String) -> [Int]? {
+    if text == "-" { return [] }
+    var result: [Int] = []
+    for part in text.split(separator: ",") {
+        guard let v = Int(part), v >= 0 else { return nil }
+        result.append(v)
+    }
+    return result
+}
+
+/// Escapes tab, newline, backslash and other control bytes so that any file
+/// name fits in one field.
+func escapeField(_ s: String) -> String {
+    if s.isEmpty { return "\\0" }
+    var out = ""
+    for scalar in s.unicodeScalars {
+        switch scalar {
+        case "\\": out += "\\\\"
+        case "\t": out += "\\t"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        default:
+            if scalar.value < 0x20 || scalar.value == 0x7f {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out
+}
+
+func unescapeField(_ s: String) -> String? {
+    if s == "\\0" { return "" }
+    guard s.contains("\\") else { return s }
+    var out = ""
+    var it = s.unicodeScalars.makeIterator()
+    while let c = it.next() {
+        guard c == "\\" else { out.unicodeScalars.append(c); continue }
+        switch it.next() {
+        case "\\": out += "\\"
+        case "t": out += "\t"
+        case "n": out += "\n"
+        case "r": out += "\r"
+        case "x":
+            guard let a = it.next(), let b = it.next(),
+                  let v = UInt32(String(a) + String(b), radix: 16), let u = Unicode.Scalar(v) else { return nil }
+            out.unicodeScalars.append(u)
+        default: return nil
+        }
+    }
+    return out
+}

@@ -1,0 +1,54 @@
+// `envpack inspect`: a summary of an archive's manifest.
+import ArgumentParser
+import Envpack
+import Foundation
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Summarise an envpack archive: packages, prefix-bearing files, limits.",
+        discussion: """
+        Reads the archive once (from a file, or standard input with -) and prints the \
+        packages it holds, its prefix-bearing files by kind, and the longest destination \
+        prefix its binary files allow (occurrences that relocation rewrites in place with \
+        NUL padding; RPATH entries and data the loader never maps do not count).
+        """
+    )
+
+    @Argument(help: "The archive, or - for standard input.")
+    var archive: String
+
+    @Flag(help: "List every package and prefix-bearing file.")
+    var verbose = false
+
+    func run() throws {
+        let r = try ArchiveInspector.inspect(path: archive)
+        let m = r.manifest
+        var out = """
+        archive:          \(archive)
+        entries:          \(r.entries) (\(formatBytes(r.regularBytes)) of file data)
+        arcroot:          \(r.arcroot.isEmpty ? "(none)" : r.arcroot)
+        packed from:      \(m.prefix)
+        unpack helper:    \(r.hasHelper ? "bin/envpack-unpack" : "MISSING")
+        packages:         \(m.packages.count)
+        prefix files:     \(m.files.count): \(r.textFiles) text (\(r.shebangScripts) shebang scripts), \(r.binaryFiles) binary; \(r.elfFiles) ELF, \(r.rpathFiles) with RPATH/RUNPATH into the prefix; \(r.unmanagedFiles) not managed by conda
+        longest prefix:   \(m.longestAllowedPrefix.map { "\($0) bytes (binary files limit a destination to this)" } ?? "no limit (no binary file holds the prefix in loaded data)")
+
+        """
+        if verbose {
+            out += "\npackages:\n"
+            for p in m.packages { out += "  \(p.name) \(p.version) \(p.build) \(p.channel)\n" }
+            out += "\nprefix-bearing files:\n"
+            for f in m.files {
+                var kind = f.mode.rawValue
+                if f.isShebang { kind += ",shebang" }
+                if f.isELF { kind += ",elf" }
+                if !f.isManaged { kind += ",unmanaged" }
+                out += "  \(f.path) [\(kind)] \(f.offsets.count) occurrence(s)"
+                if !f.rpaths.isEmpty { out += "; " + f.rpaths.map { "\($0.tag.rawValue)=\($0.value)" }.joined(separator: " ") }
+                out += "\n"
+            }
+        }
+        print(out, terminator: "")
+    }
+}

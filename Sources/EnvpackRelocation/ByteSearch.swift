@@ -37,21 +37,25 @@ public struct StreamingMatcher {
     /// Feeds the next chunk of the file.
     public mutating func feed(_ chunk: UnsafeRawBufferPointer) {
         guard !needle.isEmpty else { return }
+        // Matches may not overlap: the next one starts after the last ends.
+        var nextAllowed = offsets.last.map { $0 + needle.count } ?? 0
         if !carry.isEmpty {
             // Occurrences that start in the carried tail and end in this chunk.
-            let head = min(chunk.count, needle.count - 1)
-            var joined = carry
-            joined.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<head]))
             let base = consumed - carry.count
-            joined.withUnsafeBytes { buf in
-                for o in occurrences(of: needle, in: buf) where o < carry.count {
-                    if let last = offsets.last, base + o < last + needle.count { continue }
-                    offsets.append(base + o)
+            var joined = carry
+            joined.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<min(chunk.count, needle.count - 1)]))
+            let from = max(0, nextAllowed - base)
+            if from < carry.count {
+                joined.withUnsafeBytes { buf in
+                    for o in occurrences(of: needle, in: UnsafeRawBufferPointer(rebasing: buf[from...]))
+                    where from + o < carry.count {
+                        offsets.append(base + from + o)
+                    }
                 }
+                nextAllowed = offsets.last.map { $0 + needle.count } ?? 0
             }
         }
-        let lastKept = offsets.last.map { $0 + needle.count - consumed } ?? 0
-        let skip = max(0, lastKept)
+        let skip = max(0, nextAllowed - consumed)
         if skip < chunk.count {
             for o in occurrences(of: needle, in: UnsafeRawBufferPointer(rebasing: chunk[skip...])) {
                 offsets.append(consumed + skip + o)

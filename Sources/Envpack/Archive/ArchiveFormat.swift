@@ -57,3 +57,10 @@ public enum ArchiveFormat: String, CaseIterable, Sendable {
         }
     }
 }
+
+/// libarchive converts entry names through the C library's locale; in the
+/// default "C" locale a non-ASCII name cannot be converted and the entry is
+/// lost. Names in conda environments are UTF-8, so use a UTF-8 locale.
+let useUTF8Locale: Void = {
+    if setlocale(LC_CTYPE, "C.UTF-8") == nil { _ = setlocale(LC_CTYPE, "en_US.UTF-8") }
+}()

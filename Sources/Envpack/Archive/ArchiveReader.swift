@@ -10,6 +10,7 @@ public final class ArchiveReader {
 
     /// Opens `path`, or standard input for "-".
     public init(path: String) throws {
+        _ = useUTF8Locale
         guard let a = archive_read_new() else {
             throw EnvpackError.archive(path: path, reason: "cannot allocate libarchive state")
         }
@@ -19,9 +20,8 @@ public final class ArchiveReader {
         archive_read_support_format_all(a)
         let status = path == "-" ? archive_read_open_fd(a, 0, 1 << 20) : archive_read_open_filename(a, path, 1 << 20)
         if status != ARCHIVE_OK {
-            let message = String(cString: archive_error_string(a))
-            archive_read_free(a)
-            throw EnvpackError.archive(path: path, reason: message)
+            // deinit frees the archive: every stored property is set by now.
+            throw EnvpackError.archive(path: displayPath, reason: archive_error_string(a).map { String(cString: $0) } ?? "cannot open")
         }
     }
 

@@ -17,9 +17,14 @@ public final class ArchiveWriter {
     /// Shown in errors: the output path or "standard output".
     private let displayPath: String
     private var failed = false
+    /// For tar.zst: the compressor libarchive's output is fed through.
+    private var zstd: ZstdCompressor? = nil
+    /// The first error of the output callback, with its message intact.
+    fileprivate var outputError: Error? = nil
 
     /// Opens an archive over an already open file descriptor.
     public init(fd: Int32, format: ArchiveFormat, level: Int?, threads: Int, displayPath: String) throws {
+        _ = useUTF8Locale
         guard let a = archive_write_new(), let e = archive_entry_new() else {
             throw EnvpackError.archive(path: displayPath, reason: "cannot allocate libarchive state")
         }
@@ -30,8 +35,8 @@ public final class ArchiveWriter {
 
         var options: [String] = []
         let level = level ?? format.defaultLevel
+        // From here on deinit frees `a` and `e` if initialisation throws.
         if let level, let range = format.levelRange, !range.contains(level) {
-            archive_write_free(a); archive_entry_free(e)
             throw EnvpackError.invalidOption("--compress-level \(level) is out of range for \(format.rawValue) (\(range.lowerBound)-\(range.upperBound))")
         }
         switch format {
@@ -45,9 +50,8 @@ public final class ArchiveWriter {
         }
         switch format {
         case .tarZstd:
-            archive_write_add_filter_zstd(a)
-            options.append("zstd:compression-level=\(level!)")
-            if threads > 1 { options.append("zstd:threads=\(threads)") }
+            archive_write_add_filter_none(a)
+            zstd = try ZstdCompressor(fd: fd, level: level!, threads: threads, displayPath: displayPath)
         case .tarGzip:
             archive_write_add_filter_gzip(a)
             options.append("gzip:compression-level=\(level!)")
@@ -66,12 +70,19 @@ public final class ArchiveWriter {
         archive_write_set_bytes_in_last_block(a, 1)
         for option in options where archive_write_set_options(a, option) < ARCHIVE_WARN {
             let message = String(cString: archive_error_string(a))
-            archive_write_free(a); archive_entry_free(e)
             throw EnvpackError.archive(path: displayPath, reason: "option \(option): \(message)")
         }
-        guard archive_write_open_fd(a, fd) == ARCHIVE_OK else {
+        let opened: Int32
+        if zstd != nil {
+            archive_write_set_bytes_per_block(a, 64 * 1024)
+            opened = archive_write_open2(a, Unmanaged.passUnretained(self).toOpaque(), nil,
+                                         compressingWrite, nil, nil)
+        } else {
+            opened = archive_write_open_fd(a, fd)
+        }
+        guard opened == ARCHIVE_OK else {
             let message = String(cString: archive_error_string(a))
-            archive_write_free(a); archive_entry_free(e)
+            failed = true
             throw EnvpackError.writeFailed(path: displayPath, reason: message)
         }
     }
@@ -119,6 +130,18 @@ public final class ArchiveWriter {
     /// Finishes the archive: trailer, compressor flush, close.
     public func finish() throws {
         try check(archive_write_close(archive), what: "closing")
+        try zstd?.finish()
+    }
+
+    /// libarchive's output callback for tar.zst: bytes go through zstd.
+    fileprivate func compress(_ bytes: UnsafeRawBufferPointer) -> Int {
+        do {
+            try zstd!.write(bytes)
+            return bytes.count
+        } catch {
+            if outputError == nil { outputError = error }
+            return -1
+        }
     }
 
     /// Marks the archive as failed so that no trailer is written: a reader
@@ -130,6 +153,13 @@ public final class ArchiveWriter {
         let message = archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
         if status == ARCHIVE_WARN { return }
         failed = true
+        if let outputError { throw outputError }
         throw EnvpackError.writeFailed(path: displayPath, reason: "\(what): \(message)")
     }
+}
+
+private func compressingWrite(_ archive: OpaquePointer?, _ client: UnsafeMutableRawPointer?,
+                              _ buffer: UnsafeRawPointer?, _ length: Int) -> Int {
+    let writer = Unmanaged<ArchiveWriter>.fromOpaque(client!).takeUnretainedValue()
+    return writer.compress(UnsafeRawBufferPointer(start: buffer, count: length))
 }

@@ -160,8 +160,9 @@ public enum Packer {
         }
         var hasher = expected.map { _ in SHA256() }
         // Compiled python files hold source paths python fixes up itself on
-        // import; rewriting them would only risk the move.
-        let scan = !entry.path.hasSuffix(".pyc")
+        // import; rewriting them would only risk the move. conda-meta keeps
+        // the history of the environment where it was built, as conda does.
+        let scan = !entry.path.hasSuffix(".pyc") && !entry.path.hasPrefix("conda-meta/")
         var detector = PrefixDetector(prefix: env.prefix, placeholder: managed?.entry.prefixPlaceholder)
 
         var remaining = entry.status.size
@@ -181,15 +182,18 @@ public enum Packer {
         }
         progress.advance(files: 1)
 
-        var changed = false
+        var hashDiffers = false
         if let expected, let digest = hasher?.finalize() {
-            changed = digest.map { String(format: "%02x", $0) }.joined() != expected.lowercased()
+            hashDiffers = digest.map { String(format: "%02x", $0) }.joined() != expected.lowercased()
         }
-        guard scan else { return (nil, changed) }
-        let file = try detector.result(path: entry.path, absolutePath: full,
-                                       recordMode: managed?.entry.prefixPlaceholder != nil ? managed?.entry.fileMode : nil,
-                                       isManaged: managed != nil)
-        return (file, changed)
+        let file = scan ? try detector.result(path: entry.path, absolutePath: full,
+                                              recordMode: managed?.entry.prefixPlaceholder != nil ? managed?.entry.fileMode : nil,
+                                              isManaged: managed != nil) : nil
+        // A record's sha256_in_prefix is the hash for the prefix conda
+        // installed into. A file that holds this environment's prefix was
+        // patched for it (or moved here with conda-pack), so its hash cannot
+        // be compared; any other difference is a real change.
+        return (file, hashDiffers && file == nil)
     }
 
     private static func writeHelper(_ helper: String, at path: String, mtime: Int, writer: ArchiveWriter,

@@ -18,7 +18,7 @@ struct InspectCommand: ParsableCommand {
     @Argument(help: "The archive, or - for standard input.")
     var archive: String
 
-    @Flag(help: "List every package and prefix-bearing file.")
+    @Flag(name: .shortAndLong, help: "List every package and prefix-bearing file.")
     var verbose = false
 
     func run() throws {

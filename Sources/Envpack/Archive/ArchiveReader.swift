@@ -43,8 +43,10 @@ public final class ArchiveReader {
         if status == ARCHIVE_EOF { return nil }
         if status < ARCHIVE_WARN || e == nil { throw failure() }
         entry = e
-        let path = archive_entry_pathname_utf8(e).map { String(cString: $0) }
+        var path = archive_entry_pathname_utf8(e).map { String(cString: $0) }
             ?? archive_entry_pathname(e).map { String(cString: $0) } ?? ""
+        // tar writes directory names with a trailing slash.
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         return Entry(path: path,
                      size: Int(archive_entry_size(e)),
                      mode: UInt32(archive_entry_perm(e)),

@@ -20,6 +20,16 @@ public struct FileStatus: Sendable, Equatable {
     public var inode: UInt64
     public var linkCount: Int
 
+    public init(kind: Kind, mode: UInt32, size: Int, mtime: Int, device: UInt64, inode: UInt64, linkCount: Int) {
+        self.kind = kind
+        self.mode = mode
+        self.size = size
+        self.mtime = mtime
+        self.device = device
+        self.inode = inode
+        self.linkCount = linkCount
+    }
+
     public static func lstat(_ path: String) -> FileStatus? {
         var st = stat()
         guard Glibc.lstat(path, &st) == 0 else { return nil }

@@ -84,7 +84,7 @@ struct PackCommand: ParsableCommand {
         if self.format == "infer" {
             if let output, output != "-" {
                 guard let inferred = ArchiveFormat.infer(fromFileName: output) else {
-                    throw ValidationError("cannot infer the format from '\(output)': name it .tar.zst, .tar.gz, .tgz, .tar.bz2, .tbz2, .tar.xz, .txz, .tar or .zip, or pass --format")
+                    throw EnvpackError.invalidOption("cannot infer the format from '\(output)': name it .tar.zst, .tar.gz, .tgz, .tar.bz2, .tbz2, .tar.xz, .txz, .tar or .zip, or pass --format")
                 }
                 format = inferred
             } else {

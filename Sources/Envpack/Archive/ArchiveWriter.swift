@@ -21,6 +21,7 @@ public final class ArchiveWriter {
     private var zstd: ZstdCompressor? = nil
     /// The first error of the output callback, with its message intact.
     fileprivate var outputError: Error? = nil
+    private var fd: Int32 = -1
 
     /// Opens an archive over an already open file descriptor.
     public init(fd: Int32, format: ArchiveFormat, level: Int?, threads: Int, displayPath: String) throws {
@@ -72,14 +73,12 @@ public final class ArchiveWriter {
             let message = String(cString: archive_error_string(a))
             throw EnvpackError.archive(path: displayPath, reason: "option \(option): \(message)")
         }
-        let opened: Int32
-        if zstd != nil {
-            archive_write_set_bytes_per_block(a, 64 * 1024)
-            opened = archive_write_open2(a, Unmanaged.passUnretained(self).toOpaque(), nil,
-                                         compressingWrite, nil, nil)
-        } else {
-            opened = archive_write_open_fd(a, fd)
-        }
+        // Output goes through our own callback so that a failed write keeps
+        // its errno message ("No space left on device"), and tar.zst goes
+        // through ZstdCompressor.
+        self.fd = fd
+        archive_write_set_bytes_per_block(a, 64 * 1024)
+        let opened = archive_write_open2(a, Unmanaged.passUnretained(self).toOpaque(), nil, outputCallback, nil, nil)
         guard opened == ARCHIVE_OK else {
             let message = String(cString: archive_error_string(a))
             failed = true
@@ -133,10 +132,14 @@ public final class ArchiveWriter {
         try zstd?.finish()
     }
 
-    /// libarchive's output callback for tar.zst: bytes go through zstd.
-    fileprivate func compress(_ bytes: UnsafeRawBufferPointer) -> Int {
+    /// libarchive's output: through zstd for tar.zst, else straight out.
+    fileprivate func emit(_ bytes: UnsafeRawBufferPointer) -> Int {
         do {
-            try zstd!.write(bytes)
+            if let zstd {
+                try zstd.write(bytes)
+            } else {
+                try writeAll(fd: fd, bytes, displayPath: displayPath)
+            }
             return bytes.count
         } catch {
             if outputError == nil { outputError = error }
@@ -158,8 +161,8 @@ public final class ArchiveWriter {
     }
 }
 
-private func compressingWrite(_ archive: OpaquePointer?, _ client: UnsafeMutableRawPointer?,
-                              _ buffer: UnsafeRawPointer?, _ length: Int) -> Int {
+private func outputCallback(_ archive: OpaquePointer?, _ client: UnsafeMutableRawPointer?,
+                            _ buffer: UnsafeRawPointer?, _ length: Int) -> Int {
     let writer = Unmanaged<ArchiveWriter>.fromOpaque(client!).takeUnretainedValue()
-    return writer.compress(UnsafeRawBufferPointer(start: buffer, count: length))
+    return writer.emit(UnsafeRawBufferPointer(start: buffer, count: length))
 }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what envpack needs on Debian/Ubuntu, only when something is
+# missing: the C libraries it links (libarchive, libzstd, liblzma, libelf)
+# and the tools the fixtures and tests use.
+set -euo pipefail
+packages=(
+  pkg-config libarchive-dev libzstd-dev liblzma-dev libelf-dev zlib1g-dev   # building envpack
+  gcc binutils zstd libarchive-tools patchelf python3 python3-venv          # fixtures, tests, bench
+  util-linux file time                                                     # unshare/setpriv, bench
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing: ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

@@ -184,7 +184,7 @@ public enum Packer {
 
         var hashDiffers = false
         if let expected, let digest = hasher?.finalize() {
-            hashDiffers = digest.map { String(format: "%02x", $0) }.joined() != expected.lowercased()
+            hashDiffers = hexString(digest) != expected.lowercased()
         }
         let file = scan ? try detector.result(path: entry.path, absolutePath: full,
                                               recordMode: managed?.entry.prefixPlaceholder != nil ? managed?.entry.fileMode : nil,
@@ -213,4 +213,16 @@ public enum Packer {
             remaining -= n
         }
     }
+}
+
+/// Lower-case hex of a digest (String(format:) is far too slow per file).
+func hexString<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(64)
+    for b in bytes {
+        out.append(digits[Int(b >> 4)])
+        out.append(digits[Int(b & 0x0f)])
+    }
+    return String(decoding: out, as: UTF8.self)
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Pack benchmark: envpack against conda-pack (from PyPI, in a throwaway venv,
+# with its defaults) and against `tar -cf - | zstd -T0` (the floor), on the
+# same >= 250 MB fixture environment, in one run. Reports the median of RUNS
+# wall times, peak RSS and archive sizes. The page cache is warmed first, so
+# the figures measure packing, not the disk.
+#
+#   bash bench/pack.sh [ENV]        (default: $ENVPACK_FIXTURES/envs/big)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FIX=${ENVPACK_FIXTURES:-/tmp/envpack-fixtures}
+ENV=${1:-$FIX/envs/big}
+RUNS=${RUNS:-3}
+OUT=$(mktemp -d /tmp/envpack-bench.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+
+[ -d "$ENV/conda-meta" ] || { echo "no environment at $ENV: run bash Fixtures/build.sh $FIX" >&2; exit 1; }
+bash scripts/deps.sh
+swift build -c release --product envpack >&2
+bash scripts/build-helper.sh 2>/dev/null
+ENVPACK=$PWD/.build/release/envpack
+
+VENV=${CONDA_PACK_VENV:-/tmp/envpack-bench-venv}
+if [ ! -x "$VENV/bin/conda-pack" ]; then
+  python3 -m venv "$VENV" >&2
+  "$VENV/bin/pip" install -q conda-pack >&2
+fi
+CP_VERSION=$("$VENV/bin/conda-pack" --version 2>&1 | tail -1)
+
+echo "environment: $ENV ($(du -sh "$ENV" | cut -f1), $(find "$ENV" -type f | wc -l) files)"
+echo "machine: $(nproc) cores; envpack $("$ENVPACK" --version); $CP_VERSION; $(zstd --version | head -1)"
+tar -cf - -C "$ENV" . > /dev/null   # warm the page cache
+
+# measure NAME OUTPUT CMD...: median wall time and peak RSS over RUNS runs.
+measure() {
+  local name=$1 output=$2; shift 2
+  local times=() rss=()
+  for _ in $(seq "$RUNS"); do
+    rm -f "$output"
+    /usr/bin/time -f "%e %M" -o "$OUT/time" "$@" > /dev/null 2> "$OUT/err" || { cat "$OUT/err" >&2; echo "$name failed" >&2; exit 1; }
+    read -r t m < <(tail -1 "$OUT/time")
+    times+=("$t"); rss+=("$m")
+  done
+  local t m
+  t=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
+  m=$(printf '%s\n' "${rss[@]}" | sort -n | tail -1)
+  printf '%-34s %8.2f s %8d KB peak RSS %12d bytes\n' "$name" "$t" "$m" "$(stat -c %s "$output")"
+  echo "$t" > "$OUT/$name.t"
+}
+
+measure "tar | zstd -T0 (floor)" "$OUT/floor.tar.zst" \
+  sh -c "tar -cf - -C '$ENV' . | zstd -T0 -q > '$OUT/floor.tar.zst'"
+measure "envpack (tar.zst, defaults)" "$OUT/envpack.tar.zst" \
+  "$ENVPACK" pack -q -p "$ENV" -o "$OUT/envpack.tar.zst" --force
+measure "conda-pack (tar.gz, defaults)" "$OUT/cp.tar.gz" \
+  "$VENV/bin/conda-pack" -q -p "$ENV" -o "$OUT/cp.tar.gz" --force
+measure "envpack (tar.gz, like conda-pack)" "$OUT/envpack.tar.gz" \
+  "$ENVPACK" pack -q -p "$ENV" -o "$OUT/envpack.tar.gz" --force
+
+floor=$(cat "$OUT/tar | zstd -T0 (floor).t")
+ep=$(cat "$OUT/envpack (tar.zst, defaults).t")
+cp=$(cat "$OUT/conda-pack (tar.gz, defaults).t")
+awk -v f="$floor" -v e="$ep" -v c="$cp" 'BEGIN {
+  printf "envpack / floor: %.2fx (target <= 1.3)\n", e / f
+  printf "conda-pack / envpack: %.1fx (target >= 8)\n", c / e
+}'

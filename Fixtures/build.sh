@@ -14,6 +14,7 @@
 #   ENVPACK_SHARED_PACKAGES  the shared real-package folder
 #                            (default: REPO/../shared/conda-packages)
 #   PYTHON3                  python used to run the stdlib-only helper scripts
+#   ENVPACK_FIXTURE_ONLY     "demo": build only the demo packages and env (the quick start)
 #
 # The envs embed their absolute prefix, so they are built in place: a rerun
 # removes OUT (only if it holds a previous fixture build) and rebuilds it.
@@ -182,7 +183,9 @@ if [ -z "$PY_SRC" ]; then
     [ -x "$d/bin/python3.12" ] && PY_SRC=$d
   done
 fi
-if [ -z "$PY_SRC" ]; then
+if [ "${ENVPACK_FIXTURE_ONLY:-}" = demo ]; then
+  log "ENVPACK_FIXTURE_ONLY=demo: python, conda-forge and big are not built"
+elif [ -z "$PY_SRC" ]; then
   skip "relocatable CPython 3.12 not found (no /root/.pyenv/versions/3.12.*; set ENVPACK_FIXTURE_PYTHON=PREFIX): pkgs/python-*.conda, envs/python and envs/big NOT built"
 elif ! command -v patchelf >/dev/null; then
   skip "patchelf not installed (apt-get install patchelf): python package, envs/python and envs/big NOT built"
@@ -210,7 +213,9 @@ libiconv liblzma libmamba libnghttp2 libnsl libsolv libsqlite libssh2 libstdcxx 
 libuuid libxcrypt libxml2 libzlib lz4-c lzo ncurses openssl pybind11-abi python_abi readline
 reproc reproc-cpp tk tzdata yaml-cpp zstd"
 CF_FILES=()
-if [ -d "$CF/conda-meta" ]; then
+if [ "${ENVPACK_FIXTURE_ONLY:-}" = demo ]; then
+  :
+elif [ -d "$CF/conda-meta" ]; then
   # package files in the order conda installed them (reference conda-meta/history)
   mapfile -t CF_FILES < <("$PY" - "$CF" $CF_NAMES <<'EOF'
 import json, os, sys

@@ -71,3 +71,17 @@ public struct StreamingMatcher {
         consumed += chunk.count
     }
 }
+
+extension String {
+    /// Substring search without _StringProcessing (kept out of the static
+    /// helper to keep it small), on UTF-8 bytes.
+    public func containsBytes(of other: String) -> Bool {
+        if other.isEmpty { return true }
+        var me = self, needle = other
+        return me.withUTF8 { hay in
+            needle.withUTF8 { n in
+                envpack_memmem(hay.baseAddress, hay.count, n.baseAddress, n.count) != nil
+            }
+        }
+    }
+}

@@ -97,6 +97,9 @@ public struct Manifest: Sendable, Equatable {
 
     /// The prefix the environment's files hold now.
     public var prefix: String
+    /// Prefixes the environment had before (where it was packed, earlier
+    /// relocations), oldest first: what `--check` looks for.
+    public var previousPrefixes: [String] = []
     public var packages: [ManifestPackage]
     public var files: [PrefixFile]
 
@@ -132,6 +135,7 @@ extension Manifest {
     public func serialized() -> String {
         var out = "envpack-manifest\t\(Manifest.formatVersion)\n"
         out += "prefix\t\(escapeField(prefix))\n"
+        for p in previousPrefixes { out += "previous\t\(escapeField(p))\n" }
         for p in packages {
             out += "package\t\(escapeField(p.name))\t\(escapeField(p.version))\t\(escapeField(p.build))\t\(escapeField(p.channel))\n"
         }
@@ -154,6 +158,7 @@ extension Manifest {
 
     public init(parsing text: String) throws(ManifestError) {
         var prefix: String? = nil
+        var previous: [String] = []
         var packages: [ManifestPackage] = []
         var files: [PrefixFile] = []
         var sawHeader = false
@@ -184,6 +189,8 @@ extension Manifest {
             switch fields[0] {
             case "prefix":
                 prefix = try field(1)
+            case "previous":
+                previous.append(try field(1))
             case "package":
                 packages.append(ManifestPackage(name: try field(1), version: try field(2),
                                                 build: try field(3), channel: try field(4)))
@@ -223,6 +230,7 @@ extension Manifest {
         guard sawHeader else { throw ManifestError(line: lineNumber, reason: "empty manifest") }
         guard let prefix else { throw ManifestError(line: lineNumber, reason: "no prefix line") }
         self.init(prefix: prefix, packages: packages, files: files)
+        self.previousPrefixes = previous
     }
 }
 

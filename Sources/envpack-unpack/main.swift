@@ -1,16 +1,22 @@
-// bin/envpack-unpack: the static helper every envpack archive carries. It
-// runs from the extracted environment with no python and no envpack, using
-// only the Foundation-free relocation module.
+// bin/envpack-unpack (also bin/conda-unpack): the static helper every envpack
+// archive carries. Run from an extracted environment with no python and no
+// envpack, it relocates the environment to where it now is, found from
+// /proc/self/exe. Running it again after moving the environment relocates
+// it again; after an interruption it finishes the job.
 import EnvpackRelocation
 #if canImport(Glibc)
 import Glibc
 #endif
 
-let version = "0.1.0"
+let version = "0.2.0"
+
+func say(_ message: String, to fd: Int32 = 1) {
+    let line = Array((message + "\n").utf8)
+    _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+}
 
 func fail(_ message: String, code: Int32 = 1) -> Never {
-    let line = Array("envpack-unpack: error: \(message)\n".utf8)
-    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    say("envpack-unpack: error: \(message)", to: 2)
     exit(code)
 }
 
@@ -18,45 +24,93 @@ func fail(_ message: String, code: Int32 = 1) -> Never {
 /// (`<prefix>/bin/envpack-unpack`).
 func environmentRoot() -> String {
     var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
-    let n = buffer.withUnsafeMutableBufferPointer { $0.withMemoryRebound(to: CChar.self) { readlink("/proc/self/exe", $0.baseAddress!, $0.count - 1) } }
-    guard n > 0 else { fail("cannot read /proc/self/exe") }
-    var path = String(decoding: buffer[0..<n], as: UTF8.self)
-    for _ in 0..<2 {
-        guard let slash = path.lastIndex(of: "/") else { fail("unexpected helper location \(path)") }
-        path = String(path[..<slash])
+    let n = buffer.withUnsafeMutableBufferPointer {
+        $0.withMemoryRebound(to: CChar.self) { readlink("/proc/self/exe", $0.baseAddress!, $0.count - 1) }
     }
-    return path.isEmpty ? "/" : path
+    guard n > 0 else { fail("cannot read /proc/self/exe") }
+    let exe = String(decoding: buffer[0..<n], as: UTF8.self)
+    let root = parentDirectory(parentDirectory(exe))
+    return root.isEmpty ? "/" : root
 }
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-if arguments.contains("--help") || arguments.contains("-h") {
-    print("""
-    usage: envpack-unpack [--manifest]
+let usage = """
+usage: envpack-unpack [--dry-run] [-v] | --check | --manifest | --version
 
-    Run from an unpacked envpack archive (bin/envpack-unpack, also bin/conda-unpack).
-      --manifest   print a summary of the environment's prefix manifest
-      --version    print the version
-    """)
+Relocates the environment this helper belongs to (<env>/bin/envpack-unpack)
+so that it runs where it is now: text and binary prefixes, shebang lines and
+ELF RPATH/RUNPATH entries, from the manifest in conda-meta/envpack/.
+
+  --dry-run    plan and check everything, change nothing
+  -v           list every file relocated
+  --check      list files that still refer to an old prefix (exit 1 if any)
+  --manifest   summarise the manifest
+"""
+
+/// Everything runs in a function: with no implicit _Concurrency import,
+/// top-level variables would count as shared mutable state.
+func main() -> Never {
+    var dryRun = false, verbose = false, check = false, summary = false
+    for argument in CommandLine.arguments.dropFirst() {
+        switch argument {
+        case "--dry-run", "-n": dryRun = true
+        case "-v", "--verbose": verbose = true
+        case "--check": check = true
+        case "--manifest": summary = true
+        case "--version": say("envpack-unpack \(version)"); exit(0)
+        case "-h", "--help": say(usage); exit(0)
+        default: fail("unknown argument \(argument) (see --help)", code: 2)
+        }
+    }
+
+    let root = environmentRoot()
+    var relocator = Relocator(root: root, to: root)
+    if verbose { relocator.log = { say($0) } }
+
+    let manifest: Manifest
+    do { manifest = try relocator.loadManifest() } catch { fail(error.description) }
+
+    if summary {
+        say("environment: \(root)")
+        say("prefix in files: \(manifest.prefix)")
+        if !manifest.previousPrefixes.isEmpty { say("earlier prefixes: \(manifest.previousPrefixes.joined(separator: ", "))") }
+        say("packages: \(manifest.packages.count)")
+        say("prefix-bearing files: \(manifest.files.count)")
+        if let limit = manifest.longestAllowedPrefix { say("longest allowed prefix: \(limit) bytes") }
+        exit(0)
+    }
+
+    if check {
+        var problems = 0
+        if pathExists(joinPath(root, Journal.relativePath)) {
+            say("a relocation was interrupted: run envpack-unpack to finish it"); problems += 1
+        }
+        for finding in staleReferences(root: root, manifest: manifest) {
+            say("\(finding.path): \(finding.occurrences) reference(s) to \(finding.prefix)")
+            problems += 1
+        }
+        if problems == 0 { say("ok: nothing refers to an old prefix (\(manifest.files.count) files checked)") }
+        exit(problems == 0 ? 0 : 1)
+    }
+
+    do {
+        let plan = try relocator.plan(manifest)
+        if plan.files.isEmpty && !plan.resuming && manifest.prefix == root {
+            say("already relocated to \(root)")
+            exit(0)
+        }
+        if dryRun {
+            for file in plan.files {
+                say("would relocate \(file.file.path) (\(file.edits.count) change(s))")
+            }
+            say("dry run: \(plan.files.count) file(s) would be relocated from \(plan.from) to \(root)")
+            exit(0)
+        }
+        try relocator.apply(plan)
+        say("relocated \(plan.files.count + plan.alreadyDone.count) file(s) from \(plan.from) to \(root)")
+    } catch {
+        fail(error.description)
+    }
     exit(0)
 }
-if arguments.contains("--version") { print("envpack-unpack \(version)"); exit(0) }
 
-let root = environmentRoot()
-let manifestPath = root + "/" + Manifest.relativePath
-let manifest: Manifest
-do {
-    let bytes = try readWholeFile(manifestPath)
-    manifest = try Manifest(parsing: String(decoding: bytes, as: UTF8.self))
-} catch {
-    fail("\(manifestPath): \(error)")
-}
-
-if arguments.contains("--manifest") {
-    print("environment: \(root)")
-    print("packed from: \(manifest.prefix)")
-    print("packages: \(manifest.packages.count)")
-    print("prefix-bearing files: \(manifest.files.count)")
-    if let limit = manifest.longestAllowedPrefix { print("longest allowed prefix: \(limit)") }
-    exit(0)
-}
-fail("relocation is not implemented in envpack-unpack \(version); this archive was packed from \(manifest.prefix)", code: 2)
+main()

@@ -186,9 +186,13 @@ public enum Packer {
         if let expected, let digest = hasher?.finalize() {
             hashDiffers = hexString(digest) != expected.lowercased()
         }
-        let file = scan ? try detector.result(path: entry.path, absolutePath: full,
-                                              recordMode: managed?.entry.prefixPlaceholder != nil ? managed?.entry.fileMode : nil,
-                                              isManaged: managed != nil) : nil
+        let recordMode = managed?.entry.prefixPlaceholder == nil ? nil : managed?.entry.fileMode.map { $0 == .binary ? PrefixMode.binary : .text }
+        let file: PrefixFile?
+        do {
+            file = scan ? try detector.result(path: entry.path, absolutePath: full, recordMode: recordMode, isManaged: managed != nil) : nil
+        } catch {
+            throw EnvpackError.malformedFile(path: full, reason: error.description)
+        }
         // A record's sha256_in_prefix is the hash for the prefix conda
         // installed into. A file that holds this environment's prefix was
         // patched for it (or moved here with conda-pack), so its hash cannot

@@ -3,10 +3,11 @@
 // (the environment's prefix, or the package's placeholder when conda left the
 // file unpatched), text or binary, shebang, and for ELF files which
 // occurrences the loader never maps and which RPATH entries point inside.
-import EnvpackRelocation
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
-struct PrefixDetector {
+public struct PrefixDetector {
     private var prefixMatcher: StreamingMatcher
     private var placeholderMatcher: StreamingMatcher?
     private var sawNUL = false
@@ -14,19 +15,19 @@ struct PrefixDetector {
     private var startsWithShebang = false
     private var firstLine: [UInt8] = []
     private var firstLineDone = false
-    private(set) var isELF = false
+    public private(set) var isELF = false
 
     /// - Parameters:
     ///   - prefix: the environment's prefix.
     ///   - placeholder: the package's placeholder for this file, if any.
-    init(prefix: String, placeholder: String?) {
+    public init(prefix: String, placeholder: String?) {
         prefixMatcher = StreamingMatcher(needle: Array(prefix.utf8))
         if let placeholder, placeholder != prefix {
             placeholderMatcher = StreamingMatcher(needle: Array(placeholder.utf8))
         }
     }
 
-    mutating func feed(_ chunk: UnsafeRawBufferPointer) {
+    public mutating func feed(_ chunk: UnsafeRawBufferPointer) {
         if !firstChunkSeen {
             firstChunkSeen = true
             isELF = hasELFMagic(chunk)
@@ -46,8 +47,9 @@ struct PrefixDetector {
     }
 
     /// The manifest entry for the file, or nil when it holds no prefix.
-    func result(path: String, absolutePath: String, recordMode: PathEntry.FileMode?,
-                isManaged: Bool) throws -> PrefixFile? {
+    /// - Parameter recordMode: the mode a conda-meta record gives, if any.
+    public func result(path: String, absolutePath: String, recordMode: PrefixMode?,
+                       isManaged: Bool) throws(ELFReadError) -> PrefixFile? {
         let found: (needle: [UInt8], offsets: [Int])
         if !prefixMatcher.offsets.isEmpty {
             found = (prefixMatcher.needle, prefixMatcher.offsets)
@@ -57,23 +59,14 @@ struct PrefixDetector {
             return nil
         }
         let placeholder = String(decoding: found.needle, as: UTF8.self)
-        let mode: PrefixMode
-        switch recordMode {
-        case .text?: mode = .text
-        case .binary?: mode = .binary
-        case nil: mode = (isELF || sawNUL) ? .binary : .text
-        }
+        let mode = recordMode ?? ((isELF || sawNUL) ? .binary : .text)
         var file = PrefixFile(path: path, mode: mode, placeholder: placeholder,
                               isShebang: mode == .text && isShebangLine(firstLine, placeholder: found.needle),
                               isELF: isELF, isManaged: isManaged, offsets: found.offsets)
         if isELF {
-            let info: ELFInfo?
-            do { info = try readELFInfo(path: absolutePath) } catch {
-                throw EnvpackError.malformedFile(path: absolutePath, reason: "\(error)")
-            }
-            if let info {
+            if let info = try readELFInfo(path: absolutePath) {
                 file.exemptOffsets = found.offsets.filter { !info.isLoaded(offset: $0) || info.isInRPath(offset: $0) }
-                file.rpaths = info.rpaths.filter { $0.value.contains(placeholder) }
+                file.rpaths = info.rpaths.filter { $0.value.containsBytes(of: placeholder) }
                     .map { RPathEntry(tag: $0.tag, value: $0.value) }
             }
         }

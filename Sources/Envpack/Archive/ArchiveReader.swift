@@ -55,6 +55,36 @@ public final class ArchiveReader {
                      hardlink: archive_entry_hardlink_utf8(e).map { String(cString: $0) })
     }
 
+    /// The next entry as libarchive's own object, for extraction; its path
+    /// is in `currentPath`.
+    func nextRaw() throws -> OpaquePointer? {
+        var e: OpaquePointer? = nil
+        let status = archive_read_next_header(archive, &e)
+        if status == ARCHIVE_EOF { return nil }
+        if status < ARCHIVE_WARN || e == nil { throw failure() }
+        entry = e
+        currentPath = archive_entry_pathname_utf8(e).map { String(cString: $0) }
+            ?? archive_entry_pathname(e).map { String(cString: $0) } ?? ""
+        return e
+    }
+    private(set) var currentPath = ""
+
+    /// Streams the current entry's data to a disk writer.
+    func copyData(to disk: OpaquePointer, entryName: String) throws {
+        var buffer: UnsafeRawPointer? = nil
+        var size = 0
+        var offset: Int64 = 0
+        while true {
+            let status = archive_read_data_block(archive, &buffer, &size, &offset)
+            if status == ARCHIVE_EOF { return }
+            if status < ARCHIVE_WARN { throw failure() }
+            if archive_write_data_block(disk, buffer, size, offset) < ARCHIVE_WARN {
+                let message = archive_error_string(disk).map { String(cString: $0) } ?? "write failed"
+                throw EnvpackError.writeFailed(path: entryName, reason: message)
+            }
+        }
+    }
+
     /// Reads the current entry's data, chunk by chunk.
     public func readData(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         var buffer: UnsafeRawPointer? = nil

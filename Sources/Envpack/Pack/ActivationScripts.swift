@@ -219,6 +219,7 @@ _envpack_finish() {
 
 _envpack_finish
 _envpack_forget
+
 """#
 
     /// POSIX shells: `. /path/to/env/bin/deactivate`, the same as `deactivate`.
@@ -242,6 +243,7 @@ else
     echo "envpack: no environment is active in this shell (activate it with . /path/to/env/bin/activate)" >&2
     return 1
 fi
+
 """#
 
     /// fish: `source /path/to/env/bin/activate.fish`.
@@ -336,5 +338,6 @@ if test -z "$ENVPACK_NO_PROMPT"; and functions -q fish_prompt
 end
 
 __envpack_source_hooks (string trim -r -c / -- $__envpack_prefix)/etc/conda/activate.d .fish
+
 """#
 }

@@ -162,7 +162,7 @@ public enum Packer {
         // Compiled python files hold source paths python fixes up itself on
         // import; rewriting them would only risk the move. conda-meta keeps
         // the history of the environment where it was built, as conda does.
-        let scan = !entry.path.hasSuffix(".pyc") && !entry.path.hasPrefix("conda-meta/")
+        let scan = PrefixScanner.isScanned(entry.path)
         var detector = PrefixDetector(prefix: env.prefix, placeholder: managed?.entry.prefixPlaceholder)
 
         var remaining = entry.status.size
@@ -186,7 +186,7 @@ public enum Packer {
         if let expected, let digest = hasher?.finalize() {
             hashDiffers = hexString(digest) != expected.lowercased()
         }
-        let recordMode = managed?.entry.prefixPlaceholder == nil ? nil : managed?.entry.fileMode.map { $0 == .binary ? PrefixMode.binary : .text }
+        let recordMode = PrefixScanner.recordMode(managed)
         let file: PrefixFile?
         do {
             file = scan ? try detector.result(path: entry.path, absolutePath: full, recordMode: recordMode, isManaged: managed != nil) : nil

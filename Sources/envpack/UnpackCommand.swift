@@ -1,0 +1,49 @@
+// `envpack unpack`: secure extraction, then relocation, in one step.
+import ArgumentParser
+import Envpack
+import Foundation
+
+struct UnpackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unpack",
+        abstract: "Extract an envpack archive and relocate it to its new path.",
+        discussion: """
+        The archive (a file, or - for standard input) is extracted into a staging folder \
+        beside DEST, refusing entries with absolute paths or .., writes through symlinks, \
+        hardlinks that leave the destination and device nodes. The environment is then \
+        relocated to DEST (text and binary prefixes, shebang lines, ELF RPATH/RUNPATH) and \
+        only then renamed to DEST. On any failure nothing is left at DEST. An archive packed \
+        with --arcroot NAME lands in DEST/NAME, as with tar.
+        """
+    )
+
+    @Argument(help: "The archive, or - for standard input.")
+    var archive: String
+
+    @Argument(help: "Where the environment goes. Must not exist, or be empty.")
+    var destination: String
+
+    @Flag(help: "Replace a non-empty DEST (it is swapped out only once the new environment is complete).")
+    var force = false
+
+    @Flag(help: "Restore the owners recorded in the archive (default: the current user owns everything).")
+    var sameOwner = false
+
+    @Flag(name: .shortAndLong, help: "List every relocated file.")
+    var verbose = false
+
+    @Flag(name: .shortAndLong, help: "No progress display and no summary.")
+    var quiet = false
+
+    func run() throws {
+        var options = UnpackOptions(archive: archive, destination: destination)
+        options.force = force
+        options.sameOwner = sameOwner
+        options.quiet = quiet
+        options.verbose = verbose
+        let summary = try Unpacker.unpack(options) { print($0) }
+        if !quiet {
+            FileHandle.standardError.write(Data("unpacked \(summary.entries) entries to \(summary.environment); relocated \(summary.relocatedFiles) files from \(summary.from)\n".utf8))
+        }
+    }
+}

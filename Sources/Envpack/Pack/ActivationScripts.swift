@@ -265,8 +265,8 @@ fi
 # fish_prompt back exactly as they were (erased if they were not set), and
 # erases its own variables and functions.
 
-set -l __envpack_script (status filename)
-if test -z "$__envpack_script"; or not set -l __envpack_script (builtin realpath -- $__envpack_script)
+set -l __envpack_script (builtin realpath -- (status filename) 2>/dev/null)
+if test -z "$__envpack_script"
     echo "envpack: cannot tell where this environment is; use: source /path/to/env/bin/activate.fish" >&2
     return 1
 end

@@ -11,9 +11,11 @@
 // new path, not a padded one) and so shares it. Moving to a prefix of the
 // same length avoids it entirely. See docs/relocation.md.
 
-/// The string with each `old` replaced by `new` and NUL padding to the
-/// original length, or nil when it does not fit.
-public func relocatedCString(_ string: ArraySlice<UInt8>, old: [UInt8], new: [UInt8]) -> [UInt8]? {
+/// The string with each `old` replaced by `new` and NUL padding to
+/// `capacity` bytes (default: the string's own length), or nil when it does
+/// not fit.
+public func relocatedCString(_ string: ArraySlice<UInt8>, old: [UInt8], new: [UInt8], capacity: Int? = nil) -> [UInt8]? {
+    let capacity = capacity ?? string.count
     var out: [UInt8] = []
     out.reserveCapacity(string.count)
     var i = string.startIndex
@@ -26,7 +28,7 @@ public func relocatedCString(_ string: ArraySlice<UInt8>, old: [UInt8], new: [UI
             i += 1
         }
     }
-    guard out.count <= string.count else { return nil }
-    out.append(contentsOf: repeatElement(0, count: string.count - out.count))
+    guard out.count <= capacity else { return nil }
+    out.append(contentsOf: repeatElement(0, count: capacity - out.count))
     return out
 }

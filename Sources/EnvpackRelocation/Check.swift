@@ -23,10 +23,26 @@ public func staleReferences(root: String, manifest: Manifest) -> [CheckFinding] 
         guard let bytes = try? readWholeFile(path) else { continue }
         let elf = file.isELF ? (try? readELFInfo(path: path)) ?? nil : nil
         for prefix in old {
-            let hits = bytes.withUnsafeBytes { occurrences(of: Array(prefix.utf8), in: $0) }
+            let hits = staleOccurrences(of: prefix, current: root, in: bytes)
                 .filter { elf?.isLoaded(offset: $0) ?? true }
             if !hits.isEmpty { findings.append(CheckFinding(path: file.path, prefix: prefix, occurrences: hits.count)) }
         }
     }
     return findings
+}
+
+/// Occurrences of an old prefix that are not part of the current one (an
+/// environment moved from /a/env to /a/env2 holds "/a/env" inside every
+/// "/a/env2").
+public func staleOccurrences(of old: String, current: String, in bytes: [UInt8]) -> [Int] {
+    let hits = bytes.withUnsafeBytes { occurrences(of: Array(old.utf8), in: $0) }
+    guard !hits.isEmpty else { return [] }
+    let currentBytes = Array(current.utf8), oldBytes = Array(old.utf8)
+    let inside = currentBytes.withUnsafeBytes { occurrences(of: oldBytes, in: $0) }
+    guard !inside.isEmpty else { return hits }
+    var covered = Set<Int>()
+    for q in bytes.withUnsafeBytes({ occurrences(of: currentBytes, in: $0) }) {
+        for i in inside { covered.insert(q + i) }
+    }
+    return hits.filter { !covered.contains($0) }
 }

@@ -51,6 +51,11 @@ public struct PrefixFile: Sendable, Equatable {
     /// Other paths of the environment that are hardlinks to this file; a
     /// rewrite must keep them pointing at the same content.
     public var hardlinks: [String]
+    /// For binary files: the NUL bytes after a C string (keyed by the offset
+    /// where the string starts) that belong to it. conda pads a string with
+    /// NULs when it puts a shorter prefix in place of a package's long
+    /// placeholder; that room lets a later move use a longer prefix.
+    public var room: [Int: Room] = [:]
 
     public init(path: String, mode: PrefixMode, placeholder: String, isShebang: Bool = false,
                 isELF: Bool = false, isManaged: Bool = true, offsets: [Int] = [],
@@ -72,6 +77,17 @@ public struct PrefixFile: Sendable, Equatable {
         if exemptOffsets.isEmpty { return offsets }
         let exempt = Set(exemptOffsets)
         return offsets.filter { !exempt.contains($0) }
+    }
+}
+
+/// NUL padding a binary string owns, shared by its `occurrences` of the
+/// prefix: each occurrence may grow by `bytes / occurrences`.
+public struct Room: Sendable, Equatable {
+    public var bytes: Int
+    public var occurrences: Int
+    public init(bytes: Int, occurrences: Int) {
+        self.bytes = bytes
+        self.occurrences = max(1, occurrences)
     }
 }
 
@@ -114,9 +130,20 @@ public struct Manifest: Sendable, Equatable {
     /// rewritten to `$ORIGIN` and have no limit.
     public var longestAllowedPrefix: Int? {
         var limit: Int? = nil
-        for file in files where file.mode == .binary && !file.loadedOffsets.isEmpty {
+        for file in files where file.mode == .binary {
+            // Room belongs to the string that starts at its offset; a string
+            // with one occurrence may grow by all of it.
             let length = file.placeholder.utf8.count
-            limit = min(limit ?? length, length)
+            var skip = 0
+            for offset in file.loadedOffsets.sorted() {
+                if skip > 0 { skip -= 1; continue }
+                var allowed = length
+                if let room = file.room[offset] {
+                    allowed += room.bytes / room.occurrences
+                    skip = room.occurrences - 1
+                }
+                limit = min(limit ?? allowed, allowed)
+            }
         }
         return limit
     }
@@ -145,7 +172,7 @@ extension Manifest {
             if f.isELF { flags.append("elf") }
             flags.append(f.isManaged ? "managed" : "unmanaged")
             out += "file\t\(escapeField(f.path))\t\(f.mode.rawValue)\t\(flags.joined(separator: ","))\t"
-            out += "\(escapeField(f.placeholder))\t\(joinInts(f.offsets))\t\(joinInts(f.exemptOffsets))\n"
+            out += "\(escapeField(f.placeholder))\t\(joinInts(f.offsets))\t\(joinInts(f.exemptOffsets))\t\(joinRoom(f.room))\n"
             for r in f.rpaths {
                 out += "rpath\t\(escapeField(f.path))\t\(r.tag.rawValue)\t\(escapeField(r.value))\n"
             }
@@ -202,10 +229,17 @@ extension Manifest {
                 guard let offsets = splitInts(try field(5)), let exempt = splitInts(try field(6)) else {
                     throw ManifestError(line: lineNumber, reason: "bad offsets")
                 }
-                files.append(PrefixFile(path: try field(1), mode: mode, placeholder: try field(4),
-                                        isShebang: flags.contains("shebang"), isELF: flags.contains("elf"),
-                                        isManaged: !flags.contains("unmanaged"),
-                                        offsets: offsets, exemptOffsets: exempt))
+                var file = PrefixFile(path: try field(1), mode: mode, placeholder: try field(4),
+                                      isShebang: flags.contains("shebang"), isELF: flags.contains("elf"),
+                                      isManaged: !flags.contains("unmanaged"),
+                                      offsets: offsets, exemptOffsets: exempt)
+                if fields.count > 7 {
+                    guard let room = splitRoom(try field(7)) else {
+                        throw ManifestError(line: lineNumber, reason: "bad room field")
+                    }
+                    file.room = room
+                }
+                files.append(file)
             case "rpath":
                 let path = try field(1)
                 guard let tag = RPathEntry.Tag(rawValue: try field(2)) else {
@@ -236,6 +270,22 @@ extension Manifest {
 
 private func joinInts(_ values: [Int]) -> String {
     values.isEmpty ? "-" : values.map(String.init).joined(separator: ",")
+}
+
+private func joinRoom(_ room: [Int: Room]) -> String {
+    room.isEmpty ? "-" : room.keys.sorted().map { "\($0):\(room[$0]!.bytes):\(room[$0]!.occurrences)" }.joined(separator: ",")
+}
+
+private func splitRoom(_ text: String) -> [Int: Room]? {
+    if text == "-" { return [:] }
+    var result: [Int: Room] = [:]
+    for part in text.split(separator: ",") {
+        let fields = part.split(separator: ":")
+        guard fields.count == 3, let o = Int(fields[0]), let r = Int(fields[1]), let k = Int(fields[2]),
+              o >= 0, r >= 0, k >= 1 else { return nil }
+        result[o] = Room(bytes: r, occurrences: k)
+    }
+    return result
 }
 
 private func splitInts(_ text: String) -> [Int]? {

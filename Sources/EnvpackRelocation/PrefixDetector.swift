@@ -63,14 +63,53 @@ public struct PrefixDetector {
         var file = PrefixFile(path: path, mode: mode, placeholder: placeholder,
                               isShebang: mode == .text && isShebangLine(firstLine, placeholder: found.needle),
                               isELF: isELF, isManaged: isManaged, offsets: found.offsets)
+        var elf: ELFInfo? = nil
         if isELF {
             if let info = try readELFInfo(path: absolutePath) {
+                elf = info
                 file.exemptOffsets = found.offsets.filter { !info.isLoaded(offset: $0) || info.isInRPath(offset: $0) }
                 file.rpaths = info.rpaths.filter { $0.value.containsBytes(of: placeholder) }
                     .map { RPathEntry(tag: $0.tag, value: $0.value) }
             }
         }
+        if mode == .binary && found.needle == prefixMatcher.needle {
+            file.room = paddingRoom(absolutePath: absolutePath, offsets: found.offsets, elf: elf)
+        }
         return file
+    }
+
+    /// conda-build's binary placeholder length: conda-build pads the build
+    /// prefix to 255 bytes, and conda pads each string it shortens with NULs.
+    public static let condaBuildPlaceholderLength = 255
+
+    /// The NUL bytes after each binary string that conda's padding left and
+    /// that therefore belong to the string: (placeholder length - prefix
+    /// length) per occurrence. The placeholder length is the record's when
+    /// it names one, else conda-build's 255. Room is only claimed when that
+    /// many NULs really follow the string; anything else gets none.
+    private func paddingRoom(absolutePath: String, offsets: [Int], elf: ELFInfo?) -> [Int: Room] {
+        let prefixLength = prefixMatcher.needle.count
+        let placeholderLength = placeholderMatcher?.needle.count ?? Self.condaBuildPlaceholderLength
+        guard placeholderLength > prefixLength else { return [:] }
+        let fd = open(absolutePath, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [:] }
+        defer { close(fd) }
+        var room: [Int: Room] = [:]
+        var coveredUntil = 0
+        for offset in offsets.sorted() where offset >= coveredUntil {
+            if let elf, elf.isInRPath(offset: offset) { continue }
+            guard let window = try? readAt(fd: fd, offset: offset, count: 1 << 16, path: absolutePath),
+                  let end = window.firstIndex(of: 0) else { continue }
+            let k = offsets.filter { $0 >= offset && $0 < offset + end }.count
+            let expected = k * (placeholderLength - prefixLength)
+            coveredUntil = offset + end
+            // The terminator, then `expected` NULs, must all be zero.
+            var run = 0
+            var i = end
+            while i < window.count && window[i] == 0 && run <= expected { run += 1; i += 1 }
+            if run >= expected + 1 { room[offset] = Room(bytes: expected, occurrences: k) }
+        }
+        return room
     }
 
     /// `#!` followed (after optional blanks) by a path into the prefix.

@@ -208,12 +208,20 @@ public struct Relocator {
                 guard string.starts(with: oldBytes) else {
                     throw .changed("does not hold \(old) at offset \(offset) as the manifest says")
                 }
-                let loaded = elf?.isLoaded(offset: offset) ?? true
-                guard let replaced = relocatedCString(string[...], old: oldBytes, new: newBytes) else {
-                    if !loaded { leftUnloaded += 1; coveredUntil = offset + string.count; continue }
-                    throw .doesNotFit(allowed: oldBytes.count)
+                // The string may also use the NUL padding it owns.
+                let room = file.room[offset]?.bytes ?? 0
+                if room > 0 {
+                    guard try bytes(at: offset + string.count, count: room + 1) == [UInt8](repeating: 0, count: room + 1) else {
+                        throw .changed("padding after offset \(offset) is not empty as the manifest says")
+                    }
                 }
-                edits.append(Edit(offset: offset, expected: string, replacement: replaced))
+                let loaded = elf?.isLoaded(offset: offset) ?? true
+                guard let replaced = relocatedCString(string[...], old: oldBytes, new: newBytes, capacity: string.count + room) else {
+                    if !loaded { leftUnloaded += 1; coveredUntil = offset + string.count; continue }
+                    let k = file.offsets.filter { $0 >= offset && $0 < offset + string.count }.count
+                    throw .doesNotFit(allowed: oldBytes.count + room / max(k, 1))
+                }
+                edits.append(Edit(offset: offset, expected: string + [UInt8](repeating: 0, count: room), replacement: replaced))
                 coveredUntil = offset + string.count
             }
             edits.sort { $0.offset < $1.offset }
@@ -250,7 +258,15 @@ public struct Relocator {
                 guard rename(temporary, path) == 0 else { throw FileIOError(path: path, reason: errnoText()) }
                 try relink(file)
                 try journal.record("done", file.path)
-                updated[file.path] = entry.map { e in var e = e; e.hardlinks = file.hardlinks; return e }
+                updated[file.path] = entry.map { e in
+                    var e = e
+                    e.hardlinks = file.hardlinks
+                    if file.mode == .binary {
+                        let offsets = Set(e.offsets)
+                        e.room = Self.room(after: filePlan.edits, old: file.room).filter { offsets.contains($0.key) }
+                    }
+                    return e
+                }
             } catch let error as FileIOError {
                 throw .io(error)
             } catch {
@@ -277,6 +293,19 @@ public struct Relocator {
         } catch { throw .io(error) }
         journal.remove()
         return manifest
+    }
+
+    /// The padding each rewritten string still owns: its capacity minus the
+    /// new string's length.
+    static func room(after edits: [Edit], old: [Int: Room]) -> [Int: Room] {
+        var room: [Int: Room] = [:]
+        for edit in edits {
+            let used = edit.replacement.firstIndex(of: 0) ?? edit.replacement.count
+            if edit.replacement.count - used > 0 {
+                room[edit.offset] = Room(bytes: edit.replacement.count - used, occurrences: old[edit.offset]?.occurrences ?? 1)
+            }
+        }
+        return room
     }
 
     /// Points the other paths of a hardlink group at the new file.

@@ -56,10 +56,14 @@ import Testing
         #expect(greet.isELF && greet.mode == .binary)
         #expect(greet.rpaths == [RPathEntry(tag: .rpath, value: env + "/lib")])
         #expect(byPath["bin/greet-runpath"]?.rpaths.first?.tag == .runpath)
-        // The compiled-in data path of the library is in loaded data: it limits moves.
+        // The compiled-in data path of the library is in loaded data; conda's
+        // NUL padding from the 255-byte placeholder is room it owns.
         let lib = try #require(byPath["lib/libgreet.so.1.0.0"])
         #expect(!lib.loadedOffsets.isEmpty)
-        #expect(manifest.longestAllowedPrefix == env.utf8.count)
+        #expect(lib.room[lib.loadedOffsets[0]] == Room(bytes: 255 - env.utf8.count, occurrences: 1))
+        #expect(manifest.longestAllowedPrefix == 255)
+        // Activation scripts and the conda-unpack name come along.
+        #expect(entries["bin/activate"]?.entry.mode == 0o644 && entries["bin/deactivate"] != nil && entries["bin/activate.fish"] != nil)
         let script = try #require(byPath["bin/demo-script"])
         #expect(script.isShebang && script.mode == .text)
         #expect(byPath["bin/greet-wrapper"]?.isShebang == false)

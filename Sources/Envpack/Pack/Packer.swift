@@ -12,7 +12,7 @@ import Glibc
 public enum Packer {
     /// Paths envpack writes itself; an older copy in the environment (from a
     /// previous unpack) is replaced, not packed.
-    static let generatedPaths: Set<String> = ["bin/envpack-unpack", "bin/conda-unpack"]
+    static let generatedPaths: Set<String> = Set(["bin/envpack-unpack", "bin/conda-unpack"] + ActivationScripts.files.map(\.path))
     static let generatedFolder = "conda-meta/envpack"
     static let chunkSize = 1 << 20
 
@@ -127,6 +127,12 @@ public enum Packer {
         try writeHelper(helper, at: archivePath("bin/envpack-unpack"), mtime: clamp, writer: writer, buffer: buffer)
         try writer.begin(path: archivePath("bin/conda-unpack"), kind: .symlink(target: "envpack-unpack"),
                          mode: 0o777, mtime: clamp)
+        // Activation scripts, unless a package of the environment ships its own.
+        for script in ActivationScripts.files where env.managed[script.path] == nil {
+            let bytes = Array(script.contents.utf8)
+            try writer.begin(path: archivePath(script.path), kind: .file(size: bytes.count), mode: 0o644, mtime: clamp)
+            try bytes.withUnsafeBytes { try writer.write($0) }
+        }
 
         let manifest = Manifest(
             prefix: env.prefix,
@@ -137,7 +143,8 @@ public enum Packer {
         try writer.begin(path: archivePath(Manifest.relativePath), kind: .file(size: text.count), mode: 0o644, mtime: clamp)
         try text.withUnsafeBytes { try writer.write($0) }
         progress.finish()
-        return PackSummary(output: outputName, entries: tree.count + 4, bytesRead: bytesRead, manifest: manifest)
+        let generated = 4 + ActivationScripts.files.filter { env.managed[$0.path] == nil }.count
+        return PackSummary(output: outputName, entries: tree.count + generated, bytesRead: bytesRead, manifest: manifest)
     }
 
     /// Streams one regular file into the archive, checking its hash against

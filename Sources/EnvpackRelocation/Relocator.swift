@@ -70,6 +70,10 @@ public struct Relocator {
     public var kernelShebangLimit = runningKernelShebangLimit()
     /// Progress lines for -v.
     public var log: (String) -> Void = { _ in }
+    /// Called after each file's new content is written ("written") and
+    /// after its rename ("renamed"), with the file's index: the tests use it
+    /// to kill the process at exact points.
+    public var faultHook: (_ event: String, _ index: Int) -> Void = { _, _ in }
 
     public init(root: String, to: String, fromOverride: String? = nil) {
         self.root = root
@@ -245,7 +249,7 @@ public struct Relocator {
         } catch { throw .io(error) }
 
         var updated: [String: PrefixFile?] = [:]
-        for filePlan in plan.files {
+        for (index, filePlan) in plan.files.enumerated() {
             let file = filePlan.file
             let path = joinPath(root, file.path)
             let temporary = temporaryPath(for: path)
@@ -255,7 +259,9 @@ public struct Relocator {
                 try rewriteFile(source: path, destination: temporary, edits: filePlan.edits, detector: &detector)
                 let entry = try? detector.result(path: file.path, absolutePath: temporary,
                                                  recordMode: file.mode, isManaged: file.isManaged)
+                faultHook("written", index)
                 guard rename(temporary, path) == 0 else { throw FileIOError(path: path, reason: errnoText()) }
+                faultHook("renamed", index)
                 try relink(file)
                 try journal.record("done", file.path)
                 updated[file.path] = entry.map { e in

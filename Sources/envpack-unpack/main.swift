@@ -65,6 +65,15 @@ func main() -> Never {
     let root = environmentRoot()
     var relocator = Relocator(root: root, to: root)
     if verbose { relocator.log = { say($0) } }
+    // Fault injection for the tests: ENVPACK_KILL_AT=written:3 sends this
+    // process SIGKILL right after the fourth file's new content is written.
+    if let spec = getenv("ENVPACK_KILL_AT").map({ String(cString: $0) }) {
+        let parts = spec.split(separator: ":")
+        if parts.count == 2, let n = Int(parts[1]) {
+            let event = String(parts[0])
+            relocator.faultHook = { e, i in if e == event && i == n { kill(getpid(), SIGKILL) } }
+        }
+    }
 
     let manifest: Manifest
     do { manifest = try relocator.loadManifest() } catch { fail(error.description) }

@@ -24,9 +24,46 @@ public func temporaryPath(for path: String) -> String {
     return dir.isEmpty ? name : dir + "/" + name
 }
 
-/// Writes `source` with `edits` applied (sorted, not overlapping) to
-/// `destination`, keeping mode, owner and times. Returns the detector fed
-/// with the new content.
+/// Streams a file's content with `edits` applied (sorted, not overlapping):
+/// `input` sees the original bytes, `output` the new ones. Each edit's
+/// original bytes must be what the plan expected. Memory stays at one chunk.
+public func streamEdited(fd: Int32, size: Int, edits: [Edit], path: String,
+                         buffer: UnsafeMutableRawBufferPointer,
+                         input: (UnsafeRawBufferPointer) -> Void,
+                         output: (UnsafeRawBufferPointer) throws -> Void) throws {
+    var position = 0
+    func pass(upTo end: Int, checking expected: [UInt8]? = nil) throws {
+        var checked = 0
+        while position < end {
+            let n = read(fd, buffer.baseAddress, min(buffer.count, end - position))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileIOError(path: path, reason: errnoText())
+            }
+            if n == 0 { throw FileIOError(path: path, reason: "file is shorter than expected") }
+            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+            input(chunk)
+            if let expected {
+                guard chunk.elementsEqual(expected[checked..<(checked + n)]) else {
+                    throw FileIOError(path: path, reason: "changed since it was planned (offset \(position))")
+                }
+                checked += n
+            } else {
+                try output(chunk)
+            }
+            position += n
+        }
+    }
+    for edit in edits {
+        try pass(upTo: edit.offset)
+        try pass(upTo: edit.offset + edit.length, checking: edit.expected)
+        try edit.replacement.withUnsafeBytes { try output($0) }
+    }
+    try pass(upTo: size)
+}
+
+/// Writes `source` with `edits` applied to `destination`, keeping mode,
+/// owner and times, and feeds the new content to `detector`.
 func rewriteFile(source: String, destination: String, edits: [Edit],
                  detector: inout PrefixDetector) throws(FileIOError) {
     let input = open(source, O_RDONLY | O_CLOEXEC)
@@ -42,49 +79,25 @@ func rewriteFile(source: String, destination: String, edits: [Edit],
         close(output)
         if !succeeded { unlink(destination) }
     }
-
-    let chunkSize = 1 << 20
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
     defer { buffer.deallocate() }
-
-    func emit(_ bytes: UnsafeRawBufferPointer) throws(FileIOError) {
-        detector.feed(bytes)
-        try writeFully(fd: output, bytes, path: destination)
+    var found = detector
+    do {
+        try streamEdited(fd: input, size: Int(st.st_size), edits: edits, path: source, buffer: buffer,
+                         input: { _ in }, output: { bytes in
+                             found.feed(bytes)
+                             try writeFully(fd: output, bytes, path: destination)
+                         })
+    } catch let error as FileIOError {
+        throw error
+    } catch {
+        throw FileIOError(path: source, reason: "\(error)")
     }
-    /// Copies the source from its current position up to `end`.
-    func copy(upTo end: Int, from position: inout Int) throws(FileIOError) {
-        while position < end {
-            let n = read(input, buffer.baseAddress, min(chunkSize, end - position))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileIOError(path: source, reason: errnoText())
-            }
-            if n == 0 { throw FileIOError(path: source, reason: "file is shorter than the manifest says") }
-            try emit(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-            position += n
-        }
-    }
-
-    var position = 0
-    let size = Int(st.st_size)
-    for edit in edits {
-        try copy(upTo: edit.offset, from: &position)
-        let current = try readAt(fd: input, offset: edit.offset, count: edit.length, path: source)
-        guard current == edit.expected else {
-            throw FileIOError(path: source, reason: "changed since it was planned (offset \(edit.offset))")
-        }
-        guard lseek(input, off_t(edit.offset + edit.length), SEEK_SET) >= 0 else {
-            throw FileIOError(path: source, reason: errnoText())
-        }
-        position = edit.offset + edit.length
-        edit.replacement.withUnsafeBytes { detector.feed($0) }
-        try writeFully(fd: output, edit.replacement, path: destination)
-    }
-    try copy(upTo: size, from: &position)
+    detector = found
 
     // Mode, owner (when allowed) and times of the original.
+    if geteuid() == 0 { fchown(output, st.st_uid, st.st_gid) }
     fchmod(output, st.st_mode & 0o7777)
-    if geteuid() == 0 { fchown(output, st.st_uid, st.st_gid); fchmod(output, st.st_mode & 0o7777) }
     var times = [st.st_atim, st.st_mtim]
     futimens(output, &times)
     succeeded = true

@@ -68,6 +68,9 @@ public struct Relocator {
     /// The prefix the files hold, when it is not the manifest's.
     public let fromOverride: String?
     public var kernelShebangLimit = runningKernelShebangLimit()
+    /// Whether planning requires write access to each file's folder (not
+    /// when the edits are applied elsewhere, as by pack --dest-prefix).
+    public var requireWritable = true
     /// Progress lines for -v.
     public var log: (String) -> Void = { _ in }
     /// Called after each file's new content is written ("written") and
@@ -147,7 +150,7 @@ public struct Relocator {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw .other("not a regular file") }
-        guard access(parentDirectory(path).isEmpty ? "." : parentDirectory(path), W_OK) == 0 else {
+        guard !requireWritable || access(parentDirectory(path).isEmpty ? "." : parentDirectory(path), W_OK) == 0 else {
             throw .other("folder is not writable")
         }
         let oldBytes = Array(old.utf8), newBytes = Array(to.utf8)
@@ -303,7 +306,7 @@ public struct Relocator {
 
     /// The padding each rewritten string still owns: its capacity minus the
     /// new string's length.
-    static func room(after edits: [Edit], old: [Int: Room]) -> [Int: Room] {
+    public static func room(after edits: [Edit], old: [Int: Room]) -> [Int: Room] {
         var room: [Int: Room] = [:]
         for edit in edits {
             let used = edit.replacement.firstIndex(of: 0) ?? edit.replacement.count

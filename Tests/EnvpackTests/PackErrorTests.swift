@@ -105,7 +105,9 @@ import Testing
         try expectFailure(["-p", env, "-o", dir + "/no/such/dir/a.tar.zst"], outputDirectory: dir, mentions: [dir + "/no/such/dir"])
         try expectFailure(["-p", env, "-o", dir + "/a.rar"], outputDirectory: dir, mentions: ["a.rar"])
         try expectFailure(["-p", env, "-o", dir + "/a.tar.zst", "--compress-level", "42"], outputDirectory: dir, mentions: ["42"])
-        try expectFailure(["-p", env, "-o", dir + "/a.tar.zst", "--dest-prefix", "/opt/x"], outputDirectory: dir, mentions: ["--dest-prefix"])
+        let tooLong = "/opt/" + String(repeating: "x", count: 300)
+        try expectFailure(["-p", env, "-o", dir + "/a.tar.zst", "--dest-prefix", tooLong], outputDirectory: dir,
+                          mentions: ["lib/libgreet.so.1.0.0", "255 bytes"])
         // --force replaces the file whole.
         let r = try TestSupport.envpack(["pack", "-q", "-p", env, "-o", dir + "/exists.tar.zst", "--force"])
         #expect(r.status == 0, "\(r.stderr)")

@@ -176,6 +176,25 @@ enum RelocationChecks {
         try verify(env: env, root: moved, old: [source, long])
     }
 
+    /// pack --dest-prefix: plain tar at the destination, no unpack step.
+    func destPrefix(_ env: String) throws {
+        let source = try TestSupport.fixtureEnv(env)
+        let work = try TestSupport.temporaryDirectory("dest-\(env)")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let dest = RelocationChecks.longPath(120, tag: "dest-\(env)")
+        let top = "/" + dest.split(separator: "/").prefix(2).joined(separator: "/")
+        defer { try? FileManager.default.removeItem(atPath: top) }
+        let archive = work + "/env.tar.gz"
+        let packed = try TestSupport.envpack(["pack", "-q", "-p", source, "--dest-prefix", dest, "-o", archive])
+        try #require(packed.status == 0, "\(packed.stderr)")
+        try FileManager.default.createDirectory(atPath: dest, withIntermediateDirectories: true)
+        try #require(try TestSupport.run("/usr/bin/tar", ["-xzf", archive, "-C", dest]).status == 0)
+        try verify(env: env, root: dest, old: [source])
+    }
+
+    @Test func destPrefixPython() throws { try destPrefix("python") }
+    @Test func destPrefixCondaForge() throws { try destPrefix("conda-forge") }
+
     @Test func demoEnvironment() throws { try roundTrip("demo") }
     @Test func condaForgeEnvironment() throws { try roundTrip("conda-forge") }
     @Test func pythonEnvironment() throws { try roundTrip("python") }

@@ -17,9 +17,6 @@ public enum Packer {
     static let chunkSize = 1 << 20
 
     public static func pack(_ options: PackOptions) throws -> PackSummary {
-        if options.destPrefix != nil {
-            throw EnvpackError.notImplemented("--dest-prefix needs the relocation engine, which this version of envpack does not have yet; pack without it and relocate after unpacking")
-        }
         let env = try CondaEnvironment.load(prefix: options.prefix)
         let helper = try options.helperPath ?? HelperLocator.locate()
         let outputAbsolute = options.output == "-" ? nil : absolutePath(options.output)
@@ -51,13 +48,23 @@ public enum Packer {
         }
         if !changed.isEmpty { throw EnvpackError.changedFiles(changed) }
 
+        // --dest-prefix: find every prefix-bearing file first and plan its
+        // edits, so a destination that cannot work fails before any output.
+        var plans: [String: FilePlan] = [:]
+        if let dest = options.destPrefix.map(absolutePath), dest != env.prefix {
+            let found = try PrefixScanner.scan(root: env.prefix, prefix: env.prefix, entries: tree)
+            var relocator = Relocator(root: env.prefix, to: dest)
+            relocator.requireWritable = false
+            for plan in try relocator.plan(found).files { plans[plan.file.path] = plan }
+        }
+
         let clamp = options.mtime ?? defaultMtime(prefix: env.prefix)
         let output = try OutputFile(path: options.output, force: options.force)
         let threads = max(1, options.threads)
         let writer = try ArchiveWriter(fd: output.fd, format: options.format, level: options.compressLevel,
                                        threads: threads, displayPath: output.displayPath)
         do {
-            let summary = try writeEntries(tree, env: env, helper: helper, clamp: clamp,
+            let summary = try writeEntries(tree, env: env, plans: plans, helper: helper, clamp: clamp,
                                            writer: writer, options: options, outputName: output.displayPath)
             try writer.finish()
             try output.commit()
@@ -74,7 +81,8 @@ public enum Packer {
             ?? FileStatus.lstat(prefix + "/conda-meta")?.mtime ?? 0
     }
 
-    private static func writeEntries(_ tree: [TreeEntry], env: CondaEnvironment, helper: String, clamp: Int,
+    private static func writeEntries(_ tree: [TreeEntry], env: CondaEnvironment, plans: [String: FilePlan],
+                                     helper: String, clamp: Int,
                                      writer: ArchiveWriter, options: PackOptions,
                                      outputName: String) throws -> PackSummary {
         let root = options.arcroot.split(separator: "/").joined(separator: "/")
@@ -107,7 +115,9 @@ public enum Packer {
                     continue
                 }
                 let managed = env.managed[entry.path]
-                let result = try streamFile(entry, env: env, managed: managed, mtime: mtime, archivePath: path,
+                let result = try streamFile(entry, env: env, managed: managed, plan: plans[entry.path],
+                                            prefix: options.destPrefix.map(absolutePath) ?? env.prefix,
+                                            mtime: mtime, archivePath: path,
                                             buffer: buffer, writer: writer, progress: progress)
                 bytesRead += entry.status.size
                 if result.changed {
@@ -134,10 +144,11 @@ public enum Packer {
             try bytes.withUnsafeBytes { try writer.write($0) }
         }
 
-        let manifest = Manifest(
-            prefix: env.prefix,
+        var manifest = Manifest(
+            prefix: options.destPrefix.map(absolutePath) ?? env.prefix,
             packages: env.records.map { ManifestPackage(name: $0.name, version: $0.version, build: $0.build, channel: $0.channelName) },
             files: prefixFiles)
+        if manifest.prefix != env.prefix { manifest.previousPrefixes = [env.prefix] }
         let text = Array(manifest.serialized().utf8)
         try writer.begin(path: archivePath(generatedFolder), kind: .directory, mode: 0o755, mtime: clamp)
         try writer.begin(path: archivePath(Manifest.relativePath), kind: .file(size: text.count), mode: 0o644, mtime: clamp)
@@ -150,6 +161,7 @@ public enum Packer {
     /// Streams one regular file into the archive, checking its hash against
     /// the record and looking for the prefix on the way.
     private static func streamFile(_ entry: TreeEntry, env: CondaEnvironment, managed: CondaEnvironment.ManagedPath?,
+                                   plan: FilePlan?, prefix: String,
                                    mtime: Int, archivePath: String, buffer: UnsafeMutableRawBufferPointer,
                                    writer: ArchiveWriter, progress: Progress) throws -> (prefixFile: PrefixFile?, changed: Bool) {
         let full = env.prefix + "/" + entry.path
@@ -158,7 +170,9 @@ public enum Packer {
         defer { close(fd) }
         posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
 
-        try writer.begin(path: archivePath, kind: .file(size: entry.status.size), mode: entry.status.mode, mtime: mtime)
+        let edits = plan?.edits ?? []
+        let size = entry.status.size + edits.reduce(0) { $0 + $1.replacement.count - $1.expected.count }
+        try writer.begin(path: archivePath, kind: .file(size: size), mode: entry.status.mode, mtime: mtime)
 
         // The hash the file should have now: after conda patched it if it did.
         var expected: String? = managed?.entry.sha256InPrefix
@@ -170,22 +184,34 @@ public enum Packer {
         // import; rewriting them would only risk the move. conda-meta keeps
         // the history of the environment where it was built, as conda does.
         let scan = PrefixScanner.isScanned(entry.path)
-        var detector = PrefixDetector(prefix: env.prefix, placeholder: managed?.entry.prefixPlaceholder)
+        var detector = PrefixDetector(prefix: prefix, placeholder: plan == nil ? managed?.entry.prefixPlaceholder : nil)
 
-        var remaining = entry.status.size
-        while remaining > 0 {
-            let n = read(fd, buffer.baseAddress, min(buffer.count, remaining))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw EnvpackError.unreadable(path: full, reason: errnoMessage())
+        if let plan {
+            // --dest-prefix: the archive gets the relocated content.
+            do {
+                try streamEdited(fd: fd, size: entry.status.size, edits: plan.edits, path: full, buffer: buffer,
+                                 input: { hasher?.update(bufferPointer: $0) },
+                                 output: { try writer.write($0); detector.feed($0) })
+            } catch let error as FileIOError {
+                throw EnvpackError.unreadable(path: full, reason: error.reason)
             }
-            if n == 0 { throw EnvpackError.unreadable(path: full, reason: "file shrank while being packed") }
-            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-            try writer.write(chunk)
-            hasher?.update(bufferPointer: chunk)
-            if scan { detector.feed(chunk) }
-            remaining -= n
-            progress.advance(bytes: n)
+            progress.advance(bytes: entry.status.size)
+        } else {
+            var remaining = entry.status.size
+            while remaining > 0 {
+                let n = read(fd, buffer.baseAddress, min(buffer.count, remaining))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw EnvpackError.unreadable(path: full, reason: errnoMessage())
+                }
+                if n == 0 { throw EnvpackError.unreadable(path: full, reason: "file shrank while being packed") }
+                let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+                try writer.write(chunk)
+                hasher?.update(bufferPointer: chunk)
+                if scan { detector.feed(chunk) }
+                remaining -= n
+                progress.advance(bytes: n)
+            }
         }
         progress.advance(files: 1)
 
@@ -194,17 +220,23 @@ public enum Packer {
             hashDiffers = hexString(digest) != expected.lowercased()
         }
         let recordMode = PrefixScanner.recordMode(managed)
-        let file: PrefixFile?
+        var file: PrefixFile?
         do {
-            file = scan ? try detector.result(path: entry.path, absolutePath: full, recordMode: recordMode, isManaged: managed != nil) : nil
+            // ELF details are read from the file on disk: with edits, its
+            // layout (sections, RPATH offsets) is the same, only bytes differ.
+            file = scan ? try detector.result(path: entry.path, absolutePath: full, recordMode: plan?.file.mode ?? recordMode, isManaged: managed != nil) : nil
         } catch {
             throw EnvpackError.malformedFile(path: full, reason: error.description)
+        }
+        if let plan, file?.mode == .binary {
+            let offsets = Set(file?.offsets ?? [])
+            file?.room = Relocator.room(after: plan.edits, old: plan.file.room).filter { offsets.contains($0.key) }
         }
         // A record's sha256_in_prefix is the hash for the prefix conda
         // installed into. A file that holds this environment's prefix was
         // patched for it (or moved here with conda-pack), so its hash cannot
         // be compared; any other difference is a real change.
-        return (file, hashDiffers && file == nil)
+        return (file, hashDiffers && file == nil && plan == nil)
     }
 
     private static func writeHelper(_ helper: String, at path: String, mtime: Int, writer: ArchiveWriter,

@@ -7,6 +7,7 @@ public final class ArchiveReader {
     private let archive: OpaquePointer
     public let displayPath: String
     private var entry: OpaquePointer? = nil
+    private let feed: DecompressingFeed
 
     /// Opens `path`, or standard input for "-".
     public init(path: String) throws {
@@ -16,10 +17,15 @@ public final class ArchiveReader {
         }
         archive = a
         displayPath = path == "-" ? "standard input" : path
+        do { feed = try DecompressingFeed(path: path) } catch {
+            archive_read_free(a)
+            throw error
+        }
         archive_read_support_filter_all(a)
         archive_read_support_format_all(a)
-        let status = path == "-" ? archive_read_open_fd(a, 0, 1 << 20) : archive_read_open_filename(a, path, 1 << 20)
+        let status = archive_read_open_fd(a, feed.readFD, 1 << 20)
         if status != ARCHIVE_OK {
+            if let reason = feed.error() { throw EnvpackError.archive(path: displayPath, reason: reason) }
             // deinit frees the archive: every stored property is set by now.
             throw EnvpackError.archive(path: displayPath, reason: archive_error_string(a).map { String(cString: $0) } ?? "cannot open")
         }
@@ -106,6 +112,9 @@ public final class ArchiveReader {
     }
 
     private func failure() -> EnvpackError {
+        // A broken zstd stream shows up in libarchive as a truncated tar;
+        // the decompressor's own message says more.
+        if let reason = feed.error() { return .archive(path: displayPath, reason: reason) }
         let message = archive_error_string(archive).map { String(cString: $0) } ?? "unreadable archive"
         return .archive(path: displayPath, reason: message)
     }

@@ -50,7 +50,7 @@ public enum ArchiveFormat: String, CaseIterable, Sendable {
     var defaultLevel: Int? {
         switch self {
         case .tarZstd: return 3
-        case .tarGzip, .zip: return 6
+        case .tarGzip, .zip: return 4  // conda-pack's default level
         case .tarBzip2: return 9
         case .tarXz: return 6
         case .tar: return nil

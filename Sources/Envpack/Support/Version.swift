@@ -1,2 +1,2 @@
 /// envpack's version, shown by --version.
-public let envpackVersion = "0.1.0"
+public let envpackVersion = "0.2.0"

@@ -62,3 +62,10 @@ import Testing
         #expect(matcher.offsets == naive(needle, Array("aaaaaa".utf8)))
     }
 }
+
+@Suite struct StaleOccurrenceTests {
+    @Test func anOldPrefixInsideTheCurrentOneIsNotStale() {
+        let text = Array("/a/env-moved/bin and /a/env/lib".utf8)
+        #expect(staleOccurrences(of: "/a/env", current: "/a/env-moved", in: text) == [21])
+    }
+}

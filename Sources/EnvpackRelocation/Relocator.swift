@@ -141,99 +141,9 @@ public struct Relocator {
                               resuming: journal != nil, manifest: manifest)
     }
 
-    enum PlanFailure: Error { case doesNotFit(allowed: Int), changed(String), other(String) }
-
     private func planFile(_ file: PrefixFile, old: String) throws(PlanFailure) -> FilePlan {
-        let path = joinPath(root, file.path)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .other(errnoText()) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw .other("not a regular file") }
-        guard !requireWritable || access(parentDirectory(path).isEmpty ? "." : parentDirectory(path), W_OK) == 0 else {
-            throw .other("folder is not writable")
-        }
-        let oldBytes = Array(old.utf8), newBytes = Array(to.utf8)
-        var edits: [Edit] = []
-        var leftUnloaded = 0
-
-        func bytes(at offset: Int, count: Int) throws(PlanFailure) -> [UInt8] {
-            do { return try readAt(fd: fd, offset: offset, count: count, path: path) } catch { throw .other(error.reason) }
-        }
-
-        switch file.mode {
-        case .text:
-            var covered = 0
-            if file.isShebang {
-                let head = try bytes(at: 0, count: 4096)
-                let lineEnd = head.firstIndex(of: 0x0a) ?? head.count
-                let line = Array(head[0..<lineEnd])
-                if let (interpreter, argument) = parseShebang(line), interpreter.hasPrefix(old) {
-                    let newInterpreter = to + interpreter.dropFirst(old.count)
-                    let newLine: String
-                    do {
-                        newLine = try relocatedShebang(interpreter: String(newInterpreter), argument: argument,
-                                                       kernelLimit: kernelShebangLimit)
-                    } catch { throw .other(error.description) }
-                    edits.append(Edit(offset: 0, expected: line, replacement: Array(newLine.utf8)))
-                    covered = lineEnd
-                }
-            }
-            for offset in file.offsets where offset >= covered {
-                guard try bytes(at: offset, count: oldBytes.count) == oldBytes else {
-                    throw .changed("does not hold \(old) at offset \(offset) as the manifest says")
-                }
-                edits.append(Edit(offset: offset, expected: oldBytes, replacement: newBytes))
-            }
-
-        case .binary:
-            var elf: ELFInfo? = nil
-            if file.isELF {
-                do { elf = try readELFInfo(path: path) } catch { throw PlanFailure.other(error.description) }
-            }
-            for rpath in elf?.rpaths ?? [] where rpath.value.containsBytes(of: old) {
-                let value = relocatedRPath(rpath.value, placeholder: old, objectDirectory: parentDirectory(file.path))
-                guard value.utf8.count <= rpath.capacity else {
-                    throw .other("new \(rpath.tag.rawValue) \(value) does not fit in \(rpath.capacity) bytes")
-                }
-                edits.append(Edit(offset: rpath.fileOffset, expected: Array(rpath.value.utf8),
-                                  replacement: Array(value.utf8) + Array(repeating: 0, count: rpath.capacity - value.utf8.count)))
-            }
-            var coveredUntil = 0
-            for offset in file.offsets.sorted() where offset >= coveredUntil {
-                if let elf, elf.isInRPath(offset: offset) { continue }
-                // The C string runs from the occurrence to its NUL.
-                var string: [UInt8] = []
-                var cursor = offset
-                while true {
-                    let chunk = try bytes(at: cursor, count: 4096)
-                    if let nul = chunk.firstIndex(of: 0) { string += chunk[0..<nul]; break }
-                    string += chunk
-                    cursor += chunk.count
-                    if chunk.isEmpty || string.count > 1 << 16 { break }
-                }
-                guard string.starts(with: oldBytes) else {
-                    throw .changed("does not hold \(old) at offset \(offset) as the manifest says")
-                }
-                // The string may also use the NUL padding it owns.
-                let room = file.room[offset]?.bytes ?? 0
-                if room > 0 {
-                    guard try bytes(at: offset + string.count, count: room + 1) == [UInt8](repeating: 0, count: room + 1) else {
-                        throw .changed("padding after offset \(offset) is not empty as the manifest says")
-                    }
-                }
-                let loaded = elf?.isLoaded(offset: offset) ?? true
-                guard let replaced = relocatedCString(string[...], old: oldBytes, new: newBytes, capacity: string.count + room) else {
-                    if !loaded { leftUnloaded += 1; coveredUntil = offset + string.count; continue }
-                    let k = file.offsets.filter { $0 >= offset && $0 < offset + string.count }.count
-                    throw .doesNotFit(allowed: oldBytes.count + room / max(k, 1))
-                }
-                edits.append(Edit(offset: offset, expected: string + [UInt8](repeating: 0, count: room), replacement: replaced))
-                coveredUntil = offset + string.count
-            }
-            edits.sort { $0.offset < $1.offset }
-        }
-        return FilePlan(file: file, old: old, edits: edits, leftUnloaded: leftUnloaded)
+        try planEdits(for: file, at: joinPath(root, file.path), old: old, to: to,
+                      kernelShebangLimit: kernelShebangLimit, requireWritable: requireWritable)
     }
 
     // MARK: Apply
@@ -344,3 +254,117 @@ public struct Relocator {
         return entry
     }
 }
+
+/// Why a file's edits cannot be planned.
+public enum PlanFailure: Error, Equatable {
+    /// A binary string cannot hold the new prefix; `allowed` is the longest that fits.
+    case doesNotFit(allowed: Int)
+    /// The file does not hold the prefix where the manifest says.
+    case changed(String)
+    case other(String)
+
+    public var description: String {
+        switch self {
+        case .doesNotFit(let allowed): return "binary prefix of \(allowed) bytes"
+        case .changed(let reason), .other(let reason): return reason
+        }
+    }
+}
+
+/// The edits that make the file at `path` (described by `file`) hold `to`
+/// where it holds `old`: shebang lines, text occurrences, binary C strings
+/// (with the room they own) and ELF RPATH/RUNPATH entries. Reads only what
+/// it needs.
+public func planEdits(for file: PrefixFile, at path: String, old: String, to: String,
+                      kernelShebangLimit: Int = runningKernelShebangLimit(),
+                      requireWritable: Bool = false) throws(PlanFailure) -> FilePlan {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .other(errnoText()) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw .other("not a regular file") }
+        guard !requireWritable || access(parentDirectory(path).isEmpty ? "." : parentDirectory(path), W_OK) == 0 else {
+            throw .other("folder is not writable")
+        }
+        let oldBytes = Array(old.utf8), newBytes = Array(to.utf8)
+        var edits: [Edit] = []
+        var leftUnloaded = 0
+
+        func bytes(at offset: Int, count: Int) throws(PlanFailure) -> [UInt8] {
+            do { return try readAt(fd: fd, offset: offset, count: count, path: path) } catch { throw .other(error.reason) }
+        }
+
+        switch file.mode {
+        case .text:
+            var covered = 0
+            if file.isShebang {
+                let head = try bytes(at: 0, count: 4096)
+                let lineEnd = head.firstIndex(of: 0x0a) ?? head.count
+                let line = Array(head[0..<lineEnd])
+                if let (interpreter, argument) = parseShebang(line), interpreter.hasPrefix(old) {
+                    let newInterpreter = to + interpreter.dropFirst(old.count)
+                    let newLine: String
+                    do {
+                        newLine = try relocatedShebang(interpreter: String(newInterpreter), argument: argument,
+                                                       kernelLimit: kernelShebangLimit)
+                    } catch { throw .other(error.description) }
+                    edits.append(Edit(offset: 0, expected: line, replacement: Array(newLine.utf8)))
+                    covered = lineEnd
+                }
+            }
+            for offset in file.offsets where offset >= covered {
+                guard try bytes(at: offset, count: oldBytes.count) == oldBytes else {
+                    throw .changed("does not hold \(old) at offset \(offset) as the manifest says")
+                }
+                edits.append(Edit(offset: offset, expected: oldBytes, replacement: newBytes))
+            }
+
+        case .binary:
+            var elf: ELFInfo? = nil
+            if file.isELF {
+                do { elf = try readELFInfo(path: path) } catch { throw PlanFailure.other(error.description) }
+            }
+            for rpath in elf?.rpaths ?? [] where rpath.value.containsBytes(of: old) {
+                let value = relocatedRPath(rpath.value, placeholder: old, objectDirectory: parentDirectory(file.path))
+                guard value.utf8.count <= rpath.capacity else {
+                    throw .other("new \(rpath.tag.rawValue) \(value) does not fit in \(rpath.capacity) bytes")
+                }
+                edits.append(Edit(offset: rpath.fileOffset, expected: Array(rpath.value.utf8),
+                                  replacement: Array(value.utf8) + Array(repeating: 0, count: rpath.capacity - value.utf8.count)))
+            }
+            var coveredUntil = 0
+            for offset in file.offsets.sorted() where offset >= coveredUntil {
+                if let elf, elf.isInRPath(offset: offset) { continue }
+                // The C string runs from the occurrence to its NUL.
+                var string: [UInt8] = []
+                var cursor = offset
+                while true {
+                    let chunk = try bytes(at: cursor, count: 4096)
+                    if let nul = chunk.firstIndex(of: 0) { string += chunk[0..<nul]; break }
+                    string += chunk
+                    cursor += chunk.count
+                    if chunk.isEmpty || string.count > 1 << 16 { break }
+                }
+                guard string.starts(with: oldBytes) else {
+                    throw .changed("does not hold \(old) at offset \(offset) as the manifest says")
+                }
+                // The string may also use the NUL padding it owns.
+                let room = file.room[offset]?.bytes ?? 0
+                if room > 0 {
+                    guard try bytes(at: offset + string.count, count: room + 1) == [UInt8](repeating: 0, count: room + 1) else {
+                        throw .changed("padding after offset \(offset) is not empty as the manifest says")
+                    }
+                }
+                let loaded = elf?.isLoaded(offset: offset) ?? true
+                guard let replaced = relocatedCString(string[...], old: oldBytes, new: newBytes, capacity: string.count + room) else {
+                    if !loaded { leftUnloaded += 1; coveredUntil = offset + string.count; continue }
+                    let k = file.offsets.filter { $0 >= offset && $0 < offset + string.count }.count
+                    throw .doesNotFit(allowed: oldBytes.count + room / max(k, 1))
+                }
+                edits.append(Edit(offset: offset, expected: string + [UInt8](repeating: 0, count: room), replacement: replaced))
+                coveredUntil = offset + string.count
+            }
+            edits.sort { $0.offset < $1.offset }
+        }
+        return FilePlan(file: file, old: old, edits: edits, leftUnloaded: leftUnloaded)
+    }

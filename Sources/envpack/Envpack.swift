@@ -14,6 +14,6 @@ struct EnvpackCommand: ParsableCommand {
         prefixes so it runs there.
         """,
         version: envpackVersion,
-        subcommands: [PackCommand.self, UnpackCommand.self, RelocateCommand.self, InspectCommand.self]
+        subcommands: [PackCommand.self, UnpackCommand.self, RelocateCommand.self, InspectCommand.self, InstallCommand.self, ExportCommand.self, BundleCommand.self]
     )
 }

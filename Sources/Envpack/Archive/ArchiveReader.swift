@@ -7,7 +7,9 @@ public final class ArchiveReader {
     private let archive: OpaquePointer
     public let displayPath: String
     private var entry: OpaquePointer? = nil
-    private let feed: DecompressingFeed
+    private let feed: DecompressingFeed?
+    /// For an archive read from inside another one's entry.
+    private let outer: ArchiveReader?
 
     /// Opens `path`, or standard input for "-".
     public init(path: String) throws {
@@ -17,18 +19,46 @@ public final class ArchiveReader {
         }
         archive = a
         displayPath = path == "-" ? "standard input" : path
+        outer = nil
         do { feed = try DecompressingFeed(path: path) } catch {
             archive_read_free(a)
             throw error
         }
         archive_read_support_filter_all(a)
         archive_read_support_format_all(a)
-        let status = archive_read_open_fd(a, feed.readFD, 1 << 20)
+        let status = archive_read_open_fd(a, feed!.readFD, 1 << 20)
         if status != ARCHIVE_OK {
-            if let reason = feed.error() { throw EnvpackError.archive(path: displayPath, reason: reason) }
+            if let reason = feed?.error() { throw EnvpackError.archive(path: displayPath, reason: reason) }
             // deinit frees the archive: every stored property is set by now.
             throw EnvpackError.archive(path: displayPath, reason: archive_error_string(a).map { String(cString: $0) } ?? "cannot open")
         }
+    }
+
+    /// Reads the archive stored in `outer`'s current entry (the inner
+    /// tarballs of a .conda), streaming, without a temporary file.
+    public init(nestedIn outer: ArchiveReader, name: String) throws {
+        guard let a = archive_read_new() else {
+            throw EnvpackError.archive(path: name, reason: "cannot allocate libarchive state")
+        }
+        archive = a
+        displayPath = outer.displayPath + ":" + name
+        feed = nil
+        self.outer = outer
+        archive_read_support_filter_all(a)
+        archive_read_support_format_all(a)
+        if archive_read_open2(a, Unmanaged.passUnretained(outer).toOpaque(), nil, nestedRead, nil, nil) != ARCHIVE_OK {
+            throw EnvpackError.archive(path: displayPath, reason: archive_error_string(a).map { String(cString: $0) } ?? "cannot open")
+        }
+    }
+
+    /// The next block of the current entry's data, for a nested reader.
+    fileprivate func nextBlock(_ buffer: UnsafeMutablePointer<UnsafeRawPointer?>) -> Int {
+        var size = 0
+        var offset: Int64 = 0
+        let status = archive_read_data_block(archive, buffer, &size, &offset)
+        if status == ARCHIVE_EOF { return 0 }
+        if status < ARCHIVE_WARN { return -1 }
+        return size
     }
 
     deinit { archive_read_free(archive) }
@@ -114,8 +144,14 @@ public final class ArchiveReader {
     private func failure() -> EnvpackError {
         // A broken zstd stream shows up in libarchive as a truncated tar;
         // the decompressor's own message says more.
-        if let reason = feed.error() { return .archive(path: displayPath, reason: reason) }
+        if let reason = feed?.error() { return .archive(path: displayPath, reason: reason) }
         let message = archive_error_string(archive).map { String(cString: $0) } ?? "unreadable archive"
         return .archive(path: displayPath, reason: message)
     }
+}
+
+private func nestedRead(_ archive: OpaquePointer?, _ client: UnsafeMutableRawPointer?,
+                        _ buffer: UnsafeMutablePointer<UnsafeRawPointer?>?) -> Int {
+    let outer = Unmanaged<ArchiveReader>.fromOpaque(client!).takeUnretainedValue()
+    return outer.nextBlock(buffer!)
 }

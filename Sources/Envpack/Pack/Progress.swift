@@ -5,7 +5,8 @@ import Foundation
 import Glibc
 #endif
 
-public final class Progress {
+public final class Progress: @unchecked Sendable {
+    private let lock = NSLock()
     private let enabled: Bool
     private let totalFiles: Int
     private let totalBytes: Int
@@ -23,6 +24,7 @@ public final class Progress {
     }
 
     public func advance(files: Int = 0, bytes: Int = 0) {
+        lock.lock(); defer { lock.unlock() }
         self.files += files
         self.bytes += bytes
         guard enabled else { return }

@@ -15,7 +15,14 @@ public enum SafeExtractor {
     @discardableResult
     public static func extract(archive: String, into directory: String, sameOwner: Bool = false,
                                progress: Progress? = nil) throws -> Int {
-        let reader = try ArchiveReader(path: archive)
+        try extract(reader: try ArchiveReader(path: archive), into: directory, sameOwner: sameOwner, progress: progress)
+    }
+
+    /// Extracts everything `reader` holds into `directory`.
+    @discardableResult
+    public static func extract(reader: ArchiveReader, into directory: String, sameOwner: Bool = false,
+                               progress: Progress? = nil) throws -> Int {
+        let archive = reader.displayPath
         guard let disk = archive_write_disk_new() else {
             throw EnvpackError.archive(path: archive, reason: "cannot allocate libarchive state")
         }

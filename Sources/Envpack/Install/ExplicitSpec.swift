@@ -1,0 +1,119 @@
+// Explicit spec files, as `conda list --explicit --md5|--sha256` writes them:
+// comments, `# platform: linux-64`, `@EXPLICIT`, then one package a line: an
+// http(s) or file:// URL or a local path, optionally followed by `#<md5>`,
+// `#<sha256>` or `#sha256:<hex>`.
+import Foundation
+
+public struct SpecEntry: Sendable, Equatable {
+    public enum Source: Sendable, Equatable {
+        case remote(URL)
+        case local(String)
+    }
+    public var source: Source
+    public var md5: String?
+    public var sha256: String?
+    /// 1-based line in the spec file, for messages.
+    public var line: Int
+    /// The file name: `name-version-build.conda` or `.tar.bz2`.
+    public var fileName: String
+    /// The spec line as written (without the hash), for records.
+    public var location: String
+
+    /// `name-version-build`, from the file name.
+    public var distName: String {
+        for ext in [".conda", ".tar.bz2"] where fileName.hasSuffix(ext) { return String(fileName.dropLast(ext.count)) }
+        return fileName
+    }
+}
+
+public struct ExplicitSpec: Sendable, Equatable {
+    public var platform: String?
+    public var entries: [SpecEntry]
+
+    public static func load(path: String) throws -> ExplicitSpec {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw EnvpackError.unreadable(path: path, reason: errnoMessage())
+        }
+        let base = (absolutePath(path) as NSString).deletingLastPathComponent
+        return try parse(String(decoding: data, as: UTF8.self), specPath: path, baseDirectory: base)
+    }
+
+    /// Parses spec text. Relative local paths are taken from `baseDirectory`
+    /// (the spec's folder), so a bundle can move.
+    public static func parse(_ text: String, specPath: String, baseDirectory: String) throws -> ExplicitSpec {
+        var spec = ExplicitSpec(platform: nil, entries: [])
+        var sawExplicit = false
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let lineNumber = index + 1
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            func bad(_ why: String) -> EnvpackError {
+                .malformedFile(path: "\(specPath):\(lineNumber)", reason: why)
+            }
+            if line.isEmpty { continue }
+            if line.hasPrefix("#") {
+                let comment = line.dropFirst().trimmingCharacters(in: .whitespaces)
+                if comment.hasPrefix("platform:") {
+                    spec.platform = comment.dropFirst("platform:".count).trimmingCharacters(in: .whitespaces)
+                }
+                continue
+            }
+            if line == "@EXPLICIT" { sawExplicit = true; continue }
+            if line.hasPrefix("@") { throw bad("unknown directive \(line)") }
+
+            var location = line
+            var md5: String? = nil, sha256: String? = nil
+            if let hash = line.lastIndex(of: "#") {
+                location = String(line[..<hash])
+                var digest = String(line[line.index(after: hash)...]).lowercased()
+                if digest.hasPrefix("sha256:") { digest.removeFirst("sha256:".count) }
+                guard digest.allSatisfy(\.isHexDigit) else { throw bad("'\(digest)' is not an md5 or sha256 hash") }
+                switch digest.count {
+                case 32: md5 = digest
+                case 64: sha256 = digest
+                default: throw bad("'\(digest)' is not an md5 (32 hex) or sha256 (64 hex) hash")
+                }
+            }
+            let source: SpecEntry.Source
+            let fileName: String
+            if let url = URL(string: location), let scheme = url.scheme?.lowercased(), scheme.count > 1 {
+                switch scheme {
+                case "http", "https": source = .remote(url)
+                case "file":
+                    guard !url.path.isEmpty else { throw bad("empty file:// URL") }
+                    source = .local(url.path)
+                default: throw bad("unsupported URL scheme '\(scheme)' (use http, https, file or a path)")
+                }
+                fileName = url.lastPathComponent
+            } else {
+                let path = location.hasPrefix("/") ? location : base(baseDirectory, location)
+                source = .local(path)
+                fileName = (path as NSString).lastPathComponent
+            }
+            guard fileName.hasSuffix(".conda") || fileName.hasSuffix(".tar.bz2") else {
+                throw bad("'\(fileName)' is not a conda package (.conda or .tar.bz2)")
+            }
+            guard sawExplicit else { throw bad("package line before @EXPLICIT") }
+            spec.entries.append(SpecEntry(source: source, md5: md5, sha256: sha256, line: lineNumber,
+                                          fileName: fileName, location: location))
+        }
+        guard sawExplicit else {
+            throw EnvpackError.malformedFile(path: specPath, reason: "not an explicit spec (no @EXPLICIT line)")
+        }
+        return spec
+    }
+
+    private static func base(_ directory: String, _ relative: String) -> String {
+        absolutePath(directory + "/" + relative)
+    }
+
+    /// conda's name for this machine's platform.
+    public static var currentPlatform: String {
+        #if arch(x86_64)
+        return "linux-64"
+        #elseif arch(arm64)
+        return "linux-aarch64"
+        #else
+        return "linux-unknown"
+        #endif
+    }
+}

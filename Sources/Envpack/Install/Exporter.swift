@@ -1,0 +1,100 @@
+// The way back: an explicit spec from an environment's records (`envpack
+// export`), and an offline bundle of the package files with a spec that
+// names them by relative path (`envpack bundle`), for air-gapped machines.
+import Foundation
+
+public enum Exporter {
+    /// The records in install order: conda-meta/history's `+` lines first,
+    /// then any others by name.
+    static func orderedRecords(_ env: CondaEnvironment) -> [PackageRecord] {
+        var order: [String] = []
+        if let history = try? String(contentsOfFile: env.prefix + "/conda-meta/history", encoding: .utf8) {
+            for line in history.split(separator: "\n") where line.hasPrefix("+") {
+                let dist = line.split(separator: "::").last.map(String.init) ?? String(line.dropFirst())
+                if !order.contains(dist) { order.append(dist) }
+            }
+        }
+        let rank = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        return env.records.sorted {
+            let a = rank[$0.distName] ?? Int.max, b = rank[$1.distName] ?? Int.max
+            return a != b ? a < b : $0.distName < $1.distName
+        }
+    }
+
+    static func header(_ env: CondaEnvironment) -> String {
+        """
+        # This file may be used to create an environment using:
+        # $ envpack install --file <this file> -p <prefix>
+        # or: conda create --name <env> --file <this file>
+        # platform: \(ExplicitSpec.currentPlatform)
+        @EXPLICIT
+
+        """
+    }
+
+    /// `conda list --explicit --sha256` for the environment at `prefix`.
+    public static func explicitSpec(prefix: String) throws -> String {
+        let env = try CondaEnvironment.load(prefix: prefix)
+        var text = header(env)
+        for record in orderedRecords(env) {
+            guard let url = record.url, !url.isEmpty else {
+                throw EnvpackError.malformedFile(path: prefix + "/conda-meta/" + record.distName + ".json", reason: "no url: cannot be exported")
+            }
+            if let sha = record.sha256 { text += "\(url)#\(sha)\n" }
+            else if let md5 = record.md5 { text += "\(url)#\(md5)\n" }
+            else { text += url + "\n" }
+        }
+        return text
+    }
+
+    /// Writes `directory/pkgs/*` and `directory/spec.txt`. Package files come
+    /// from the record's own tarball path, the package cache, or a file://
+    /// URL; each is verified against the record.
+    public static func bundle(prefix: String, into directory: String, pkgsDirs: [String]) throws -> Int {
+        let env = try CondaEnvironment.load(prefix: prefix)
+        let target = absolutePath(directory)
+        if FileManager.default.fileExists(atPath: target),
+           !((try? FileManager.default.contentsOfDirectory(atPath: target)) ?? []).isEmpty {
+            throw EnvpackError.outputExists(target)
+        }
+        let staging = target + ".envpack-bundle-\(getpid())"
+        try FileManager.default.createDirectory(atPath: staging + "/pkgs", withIntermediateDirectories: true)
+        do {
+            var text = header(env)
+            for record in orderedRecords(env) {
+                let fn = record.fn ?? record.url.map { ($0 as NSString).lastPathComponent } ?? record.distName + ".conda"
+                var candidates: [String] = []
+                if let p = try? String(contentsOfFile: prefix + "/conda-meta/" + record.distName + ".json", encoding: .utf8),
+                   let json = try? JSONSerialization.jsonObject(with: Data(p.utf8)) as? [String: Any],
+                   let tarball = json["package_tarball_full_path"] as? String {
+                    candidates.append(tarball)
+                }
+                candidates += pkgsDirs.map { $0 + "/" + fn }
+                if let url = record.url.flatMap(URL.init(string:)), url.isFileURL { candidates.append(url.path) }
+                guard let source = candidates.first(where: { FileManager.default.fileExists(atPath: $0) && !$0.hasSuffix("/") }) else {
+                    throw EnvpackError.unreadable(path: fn, reason: "package file of \(record.distName) not found (looked in: \(candidates.joined(separator: ", ")))")
+                }
+                let hashed = try hashFile(source)
+                if let sha = record.sha256, sha != hashed.sha256 {
+                    throw EnvpackError.malformedFile(path: source, reason: "sha256 \(hashed.sha256) differs from the record's \(sha)")
+                }
+                try FileManager.default.copyItem(atPath: source, toPath: staging + "/pkgs/" + fn)
+                text += "pkgs/\(fn)#\(hashed.sha256)\n"
+            }
+            try text.write(toFile: staging + "/spec.txt", atomically: true, encoding: .utf8)
+            try """
+            Offline bundle of \(env.prefix), made by envpack \(envpackVersion).
+            Install it, with no network, where envpack is installed:
+
+                envpack install --offline --file spec.txt -p /opt/env
+
+            """.write(toFile: staging + "/README.txt", atomically: true, encoding: .utf8)
+            if FileManager.default.fileExists(atPath: target) { try FileManager.default.removeItem(atPath: target) }
+            guard rename(staging, target) == 0 else { throw EnvpackError.writeFailed(path: target, reason: errnoMessage()) }
+            return env.records.count
+        } catch {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw error
+        }
+    }
+}

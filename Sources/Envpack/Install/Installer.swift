@@ -1,0 +1,166 @@
+// `envpack install`: a conda environment from an explicit spec, without
+// conda. Packages are fetched and verified, extracted into the package cache,
+// and linked into a staging folder beside the prefix: hardlinks where the
+// cache shares the filesystem, copies otherwise, and files with a prefix
+// placeholder written through the relocation engine. Records are written as
+// conda writes them. Every edit is planned (and every clobber and too-long
+// prefix found) before the first file is linked, and only a complete
+// environment is renamed to PREFIX: a failure leaves nothing there.
+import Crypto
+import EnvpackRelocation
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct InstallOptions: Sendable {
+    public var specPath: String
+    public var prefix: String
+    public var pkgsDir: String = PackageCache.defaultDirectory()
+    public var offline = false
+    public var copy = false
+    public var force = false
+    public var compilePyc = false
+    public var runLinkScripts = false
+    public var quiet = false
+    /// The command line, for conda-meta/history.
+    public var commandLine = "envpack install"
+
+    public init(specPath: String, prefix: String) {
+        self.specPath = specPath
+        self.prefix = prefix
+    }
+}
+
+public struct InstallSummary: Sendable {
+    public var prefix: String
+    public var packages: Int
+    public var files: Int
+    /// "path: first-package -> later-package" for paths two packages wrote.
+    public var clobbered: [String]
+    public var linkScripts: [String]
+}
+
+public enum Installer {
+    public static func install(_ options: InstallOptions, log: @escaping (String) -> Void = { _ in }) throws -> InstallSummary {
+        let prefix = absolutePath(options.prefix)
+        let spec = try ExplicitSpec.load(path: options.specPath)
+        if let platform = spec.platform, platform != ExplicitSpec.currentPlatform, !options.force {
+            throw EnvpackError.invalidOption("\(options.specPath) is for \(platform), this machine is \(ExplicitSpec.currentPlatform) (use --force to install anyway)")
+        }
+        guard !spec.entries.isEmpty else { throw EnvpackError.malformedFile(path: options.specPath, reason: "no packages") }
+        let parent = (prefix as NSString).deletingLastPathComponent
+        guard statFollowing(parent)?.kind == .directory else { throw EnvpackError.outputDirectoryMissing(parent) }
+        var replacing = false
+        if let status = statFollowing(prefix) {
+            guard status.kind == .directory else { throw EnvpackError.writeFailed(path: prefix, reason: "exists and is not a folder") }
+            if !((try? FileManager.default.contentsOfDirectory(atPath: prefix)) ?? []).isEmpty {
+                guard options.force else { throw EnvpackError.invalidOption("\(prefix) is not empty (use --force to replace it)") }
+                replacing = true
+            }
+        }
+
+        // Fetch, verify and extract, holding the cache lock.
+        let cache = try PackageCache(directory: options.pkgsDir)
+        let progress = Progress(label: "fetching", totalFiles: spec.entries.count, totalBytes: 0, quiet: options.quiet)
+        let packages: [(FetchedPackage, PackageContents)] = try cache.withLock {
+            let fetched = try cache.fetch(spec.entries, offline: options.offline, progress: progress)
+            return try fetched.map { f in (f, try PackageContents.load(directory: try cache.extracted(f))) }
+        }
+        progress.finish()
+
+        let plan = try InstallPlan.make(packages: packages, prefix: prefix)
+        for clobber in plan.clobbered { log("warning: \(clobber) (the later package wins, as in conda)") }
+        for script in plan.linkScripts where !options.runLinkScripts { log("note: link script \(script) not run (use --run-link-scripts)") }
+
+        let name = (prefix as NSString).lastPathComponent
+        let staging = parent + "/." + name + ".envpack-install-\(getpid())"
+        guard mkdir(staging, 0o755) == 0 else { throw EnvpackError.writeFailed(path: staging, reason: errnoMessage()) }
+        do {
+            let files = try Linker(staging: staging, prefix: prefix, copy: options.copy).link(plan)
+            if options.compilePyc { try compilePyc(plan, staging: staging) }
+            try writeHistory(plan, staging: staging, command: options.commandLine)
+            try moveIntoPlace(staging: staging, prefix: prefix, replacing: replacing)
+            if options.runLinkScripts {
+                try runLinkScripts(plan, prefix: prefix)
+            }
+            return InstallSummary(prefix: prefix, packages: plan.packages.count, files: files,
+                                  clobbered: plan.clobbered, linkScripts: plan.linkScripts)
+        } catch {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw error
+        }
+    }
+
+    static func moveIntoPlace(staging: String, prefix: String, replacing: Bool) throws {
+        if replacing {
+            let old = prefix + ".envpack-old-\(getpid())"
+            guard rename(prefix, old) == 0 else { throw EnvpackError.writeFailed(path: prefix, reason: errnoMessage()) }
+            guard rename(staging, prefix) == 0 else {
+                let reason = errnoMessage()
+                _ = rename(old, prefix)
+                throw EnvpackError.writeFailed(path: prefix, reason: reason)
+            }
+            try? FileManager.default.removeItem(atPath: old)
+        } else {
+            guard rename(staging, prefix) == 0 else { throw EnvpackError.writeFailed(path: prefix, reason: errnoMessage()) }
+        }
+    }
+
+    static func writeHistory(_ plan: InstallPlan, staging: String, command: String) throws {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        var text = "==> \(formatter.string(from: Date())) <==\n# cmd: \(command)\n# envpack version: \(envpackVersion)\n"
+        for p in plan.packages { text += "+\(p.channel)::\(p.contents.name)-\(p.contents.version)-\(p.contents.build)\n" }
+        try text.write(toFile: staging + "/conda-meta/history", atomically: true, encoding: .utf8)
+    }
+
+    /// Byte-compiles the noarch python sources with the environment's python,
+    /// recording the .pyc files as conda does.
+    static func compilePyc(_ plan: InstallPlan, staging: String) throws {
+        guard let version = plan.pythonVersion else { return }
+        let sources = plan.packages.flatMap { p in p.isNoarchPython ? p.files.filter { $0.hasSuffix(".py") } : [] }
+        guard !sources.isEmpty else { return }
+        let python = staging + "/bin/python" + version
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-Wi", "-m", "compileall", "-q", "-j", "0", "-s", staging, "-p", plan.prefix] + sources.map { staging + "/" + $0 }
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw EnvpackError.invalidOption("compiling python files with \(python) failed (exit \(process.terminationStatus))")
+        }
+        // Add the .pyc files to each noarch record.
+        let tag = "cpython-" + version.replacingOccurrences(of: ".", with: "")
+        for p in plan.packages where p.isNoarchPython {
+            let pycs = p.files.filter { $0.hasSuffix(".py") }.map { source -> String in
+                let dir = (source as NSString).deletingLastPathComponent
+                let stem = ((source as NSString).lastPathComponent as NSString).deletingPathExtension
+                return dir + "/__pycache__/" + stem + "." + tag + ".pyc"
+            }.filter { FileManager.default.fileExists(atPath: staging + "/" + $0) }
+            try RecordWriter.addPyc(pycs, toRecordOf: p, staging: staging)
+        }
+    }
+
+    static func runLinkScripts(_ plan: InstallPlan, prefix: String) throws {
+        for p in plan.packages {
+            for script in p.contents.linkScripts where script.hasSuffix("-post-link.sh") {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/bin/bash")
+                process.arguments = [prefix + "/" + script]
+                var env = ProcessInfo.processInfo.environment
+                env["PREFIX"] = prefix
+                env["PKG_NAME"] = p.contents.name
+                env["PKG_VERSION"] = p.contents.version
+                env["PKG_BUILDNUM"] = "\(p.contents.index["build_number"] as? Int ?? 0)"
+                process.environment = env
+                try process.run()
+                process.waitUntilExit()
+                guard process.terminationStatus == 0 else {
+                    throw EnvpackError.invalidOption("link script \(script) of \(p.distName) failed (exit \(process.terminationStatus))")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+// Putting a package's files into the (staging) prefix, as conda links them:
+// a hardlink to the package cache when both share a filesystem, a copy
+// otherwise (or with --copy, or for `no_link` files); softlinks recreated;
+// files with a placeholder written anew with their planned edits. A path an
+// earlier package wrote is replaced (the later package wins).
+import Crypto
+import EnvpackRelocation
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Linker {
+    let staging: String
+    let prefix: String
+    let copy: Bool
+
+    /// Links every package and writes its record. Returns the file count.
+    func link(_ plan: InstallPlan) throws -> Int {
+        try FileManager.default.createDirectory(atPath: staging + "/conda-meta", withIntermediateDirectories: true)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        var count = 0
+        var anyCopied = false
+        for package in plan.packages {
+            var written: [PathEntry] = []
+            for (i, entry) in package.contents.paths.enumerated() {
+                let dest = package.destinations[i]
+                let source = package.contents.directory + "/" + entry.path
+                let target = staging + "/" + dest
+                try makeParent(of: target)
+                var record = entry
+                record.path = dest
+                let sourceStatus = FileStatus.lstat(source)
+                if entry.pathType == .directory {
+                    try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+                } else if entry.pathType == .softlink || sourceStatus?.kind == .symlink {
+                    guard let linkTarget = readLink(source) else {
+                        throw EnvpackError.unreadable(path: source, reason: "missing symlink in the extracted package")
+                    }
+                    removeExisting(target)
+                    guard symlink(linkTarget, target) == 0 else { throw EnvpackError.writeFailed(path: target, reason: errnoMessage()) }
+                    record.pathType = .softlink
+                } else if let edits = package.edits[i] {
+                    removeExisting(target)
+                    let (sha, size) = try writeEdited(source: source, target: target, edits: edits, buffer: buffer)
+                    record.sha256InPrefix = sha
+                    record.sizeInBytes = record.sizeInBytes ?? size
+                } else {
+                    removeExisting(target)
+                    if copy || entry.noLink == true || Glibc.link(source, target) != 0 {
+                        try copyFile(source: source, target: target, buffer: buffer)
+                        anyCopied = true
+                    }
+                    if record.sha256 == nil {
+                        let hashed = try hashFile(source)
+                        record.sha256 = hashed.sha256
+                        record.sizeInBytes = hashed.size
+                    }
+                    record.sha256InPrefix = record.sha256
+                }
+                written.append(record)
+                count += 1
+            }
+            for entryPoint in package.entryPoints {
+                let dest = "bin/" + entryPoint.command
+                let target = staging + "/" + dest
+                try makeParent(of: target)
+                removeExisting(target)
+                let text: String
+                do { text = try entryPoint.script(prefix: prefix, pythonVersion: plan.pythonVersion ?? "3") } catch {
+                    throw EnvpackError.invalidOption("\(package.distName): entry point \(entryPoint.command): \(error)")
+                }
+                try Data(text.utf8).write(to: URL(fileURLWithPath: target))
+                chmod(target, 0o755)
+                let digest = hexString(SHA256.hash(data: Data(text.utf8)))
+                written.append(PathEntry(path: dest, pathType: .unixPythonEntryPoint, sha256: digest,
+                                         sha256InPrefix: digest, sizeInBytes: text.utf8.count))
+                count += 1
+            }
+            try RecordWriter.write(package, paths: written, linkType: copy || anyCopied ? 3 : 1, staging: staging)
+        }
+        return count
+    }
+
+    private func makeParent(of path: String) throws {
+        let parent = (path as NSString).deletingLastPathComponent
+        if statFollowing(parent)?.kind != .directory {
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        }
+    }
+
+    private func removeExisting(_ path: String) {
+        if let status = FileStatus.lstat(path) {
+            if status.kind == .directory { try? FileManager.default.removeItem(atPath: path) } else { unlink(path) }
+        }
+    }
+
+    /// Writes the source with its edits applied; returns the new sha256 and size.
+    private func writeEdited(source: String, target: String, edits: [Edit],
+                             buffer: UnsafeMutableRawBufferPointer) throws -> (String, Int) {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw EnvpackError.unreadable(path: source, reason: errnoMessage()) }
+        defer { close(input) }
+        var st = stat()
+        fstat(input, &st)
+        let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(st.st_mode & 0o7777))
+        guard output >= 0 else { throw EnvpackError.writeFailed(path: target, reason: errnoMessage()) }
+        defer { close(output) }
+        var sha = SHA256()
+        var size = 0
+        do {
+            try streamEdited(fd: input, size: Int(st.st_size), edits: edits, path: source, buffer: buffer,
+                             input: { _ in }, output: { bytes in
+                                 sha.update(bufferPointer: bytes)
+                                 size += bytes.count
+                                 try writeAll(fd: output, bytes, displayPath: target)
+                             })
+        } catch let error as FileIOError {
+            throw EnvpackError.unreadable(path: error.path, reason: error.reason)
+        }
+        fchmod(output, st.st_mode & 0o7777)
+        return (hexString(sha.finalize()), size)
+    }
+
+    private func copyFile(source: String, target: String, buffer: UnsafeMutableRawBufferPointer) throws {
+        _ = try writeEdited(source: source, target: target, edits: [], buffer: buffer)
+    }
+}

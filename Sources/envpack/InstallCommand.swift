@@ -1,0 +1,67 @@
+// `envpack install`: an environment from an explicit spec file, offline if need be.
+import ArgumentParser
+import Envpack
+import Foundation
+
+struct InstallCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "install",
+        abstract: "Create an environment from an explicit spec file, without conda.",
+        discussion: """
+        The spec is conda's explicit format (conda list --explicit --md5|--sha256, or \
+        envpack export): package URLs (http, https, file://) or paths, each optionally \
+        followed by #md5 or #sha256. Every package is verified before use and kept, with its \
+        extracted form, in the package cache. Packages are hardlinked from the cache when it \
+        shares the prefix's filesystem, else copied; files with a prefix placeholder are \
+        written for PREFIX (text, binary with NUL padding, shebangs); noarch: python packages \
+        go to lib/pythonX.Y/site-packages with their entry points in bin/. Records are written \
+        as conda writes them. Everything is planned first and the environment is built beside \
+        PREFIX and renamed into place: a failure leaves nothing at PREFIX.
+        """
+    )
+
+    @Option(name: [.customShort("f"), .customLong("file")], help: "The explicit spec file.")
+    var file: String
+
+    @Option(name: .shortAndLong, help: "Where to create the environment.")
+    var prefix: String
+
+    @Option(help: "The package cache (default: $CONDA_PKGS_DIRS, else ~/.cache/envpack/pkgs).")
+    var pkgsDir: String?
+
+    @Flag(help: "Never use the network; a package not in the cache is an error naming it.")
+    var offline = false
+
+    @Flag(help: "Copy files instead of hardlinking them from the cache.")
+    var copy = false
+
+    @Flag(help: "Replace a non-empty PREFIX (swapped out only when the new one is complete); install a spec for another platform.")
+    var force = false
+
+    @Flag(help: "Byte-compile noarch python packages with the environment's python.")
+    var compilePyc = false
+
+    @Flag(help: "Run the packages' post-link scripts (listed, not run, by default).")
+    var runLinkScripts = false
+
+    @Flag(name: .shortAndLong, help: "No progress display and no summary.")
+    var quiet = false
+
+    func run() throws {
+        var options = InstallOptions(specPath: file, prefix: prefix)
+        if let pkgsDir { options.pkgsDir = pkgsDir }
+        options.offline = offline
+        options.copy = copy
+        options.force = force
+        options.compilePyc = compilePyc
+        options.runLinkScripts = runLinkScripts
+        options.quiet = quiet
+        options.commandLine = (["envpack"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        let summary = try Installer.install(options) { line in
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+        if !quiet {
+            FileHandle.standardError.write(Data("installed \(summary.packages) packages (\(summary.files) files) into \(summary.prefix)\n".utf8))
+        }
+    }
+}

@@ -314,3 +314,49 @@ enum InstallSupport {
         try #require(r.status == 0, "\(r.stderr)")
     }
 }
+
+@Suite struct InstallBehaviourTests {
+    /// Link scripts are listed, not run; run on request, and a failing one
+    /// takes the whole environment away again.
+    @Test func linkScriptsAreListedAndRunOnlyOnRequest() throws {
+        let folder = try TestSupport.sharedPackages() + "/legacy-conda-forge-2016"
+        let dir = try TestSupport.temporaryDirectory("linkscripts")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = folder + "/widgetsnbextension-1.2.6-py34_3.tar.bz2"
+        let spec = "@EXPLICIT\n\(file)#\(try TestSupport.sha256(file))\n"
+        let listed = try InstallSupport.install(spec, dir: dir, prefix: dir + "/env")
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(listed.stderr.contains("post-link.sh") && listed.stderr.contains("--run-link-scripts"), "\(listed.stderr)")
+        // Its post-link script calls jupyter, which this environment lacks.
+        let run = try InstallSupport.install(spec, dir: dir, prefix: dir + "/env2", extra: ["--run-link-scripts"])
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("post-link.sh"), "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/env2"))
+    }
+
+    /// Two packages writing one path: reported, and the later one in spec order wins.
+    @Test func clobbersAreReportedAndTheLaterPackageWins() throws {
+        let dir = try TestSupport.temporaryDirectory("clobber")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (name, content) in [("first", "one"), ("second", "two")] {
+            let script = """
+            import io, json, tarfile, sys, hashlib
+            t = tarfile.open(sys.argv[1], "w:bz2")
+            def add(n, data):
+                i = tarfile.TarInfo(n); i.size = len(data); t.addfile(i, io.BytesIO(data))
+            data = sys.argv[3].encode()
+            add("info/index.json", json.dumps({"name": sys.argv[2], "version": "1", "build": "0", "build_number": 0, "subdir": "linux-64"}).encode())
+            add("info/paths.json", json.dumps({"paths_version": 1, "paths": [{"_path": "share/same.txt", "path_type": "hardlink",
+                "sha256": hashlib.sha256(data).hexdigest(), "size_in_bytes": len(data)}]}).encode())
+            add("share/same.txt", data)
+            t.close()
+            """
+            let r = try TestSupport.run("/usr/bin/python3", ["-c", script, dir + "/\(name)-1-0.tar.bz2", name, content])
+            try #require(r.status == 0, "\(r.stderr)")
+        }
+        let r = try InstallSupport.install("@EXPLICIT\n\(dir)/first-1-0.tar.bz2\n\(dir)/second-1-0.tar.bz2\n", dir: dir, prefix: dir + "/env")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("share/same.txt: first-1-0 -> second-1-0"), "\(r.stderr)")
+        #expect(try String(contentsOfFile: dir + "/env/share/same.txt", encoding: .utf8) == "two")
+    }
+}

@@ -80,10 +80,17 @@ public enum Installer {
             let files = try Linker(staging: staging, prefix: prefix, copy: options.copy).link(plan)
             if options.compilePyc { try compilePyc(plan, staging: staging) }
             try writeHistory(plan, staging: staging, command: options.commandLine)
-            try moveIntoPlace(staging: staging, prefix: prefix, replacing: replacing)
+            let previous = try moveIntoPlace(staging: staging, prefix: prefix, replacing: replacing)
             if options.runLinkScripts {
-                try runLinkScripts(plan, prefix: prefix)
+                // Link scripts need the real prefix; if one fails, the new
+                // environment goes and the previous one (if any) comes back.
+                do { try runLinkScripts(plan, prefix: prefix) } catch {
+                    try? FileManager.default.removeItem(atPath: prefix)
+                    if let previous { _ = rename(previous, prefix) }
+                    throw error
+                }
             }
+            if let previous { try? FileManager.default.removeItem(atPath: previous) }
             return InstallSummary(prefix: prefix, packages: plan.packages.count, files: files,
                                   clobbered: plan.clobbered, linkScripts: plan.linkScripts)
         } catch {
@@ -92,19 +99,23 @@ public enum Installer {
         }
     }
 
-    static func moveIntoPlace(staging: String, prefix: String, replacing: Bool) throws {
-        if replacing {
-            let old = prefix + ".envpack-old-\(getpid())"
-            guard rename(prefix, old) == 0 else { throw EnvpackError.writeFailed(path: prefix, reason: errnoMessage()) }
-            guard rename(staging, prefix) == 0 else {
-                let reason = errnoMessage()
-                _ = rename(old, prefix)
-                throw EnvpackError.writeFailed(path: prefix, reason: reason)
-            }
-            try? FileManager.default.removeItem(atPath: old)
-        } else {
+    /// Renames the staged environment to PREFIX. A previous environment
+    /// there is moved aside, and its new name returned for the caller to
+    /// delete once nothing can fail any more.
+    static func moveIntoPlace(staging: String, prefix: String, replacing: Bool) throws -> String? {
+        guard replacing else {
             guard rename(staging, prefix) == 0 else { throw EnvpackError.writeFailed(path: prefix, reason: errnoMessage()) }
+            return nil
         }
+        let parent = (prefix as NSString).deletingLastPathComponent
+        let old = parent + "/." + (prefix as NSString).lastPathComponent + ".envpack-old-\(getpid())"
+        guard rename(prefix, old) == 0 else { throw EnvpackError.writeFailed(path: prefix, reason: errnoMessage()) }
+        guard rename(staging, prefix) == 0 else {
+            let reason = errnoMessage()
+            _ = rename(old, prefix)
+            throw EnvpackError.writeFailed(path: prefix, reason: reason)
+        }
+        return old
     }
 
     static func writeHistory(_ plan: InstallPlan, staging: String, command: String) throws {

@@ -65,7 +65,7 @@ public enum Installer {
         let progress = Progress(label: "fetching", totalFiles: spec.entries.count, totalBytes: 0, quiet: options.quiet)
         let packages: [(FetchedPackage, PackageContents)] = try cache.withLock {
             let fetched = try cache.fetch(spec.entries, offline: options.offline, progress: progress)
-            return try fetched.map { f in (f, try PackageContents.load(directory: try cache.extracted(f))) }
+            return Array(zip(fetched, try cache.contents(of: fetched)))
         }
         progress.finish()
 
@@ -164,7 +164,7 @@ public enum Installer {
                 env["PREFIX"] = prefix
                 env["PKG_NAME"] = p.contents.name
                 env["PKG_VERSION"] = p.contents.version
-                env["PKG_BUILDNUM"] = "\(p.contents.index["build_number"] as? Int ?? 0)"
+                env["PKG_BUILDNUM"] = "\(p.contents.index["build_number"]?.int ?? 0)"
                 process.environment = env
                 try process.run()
                 process.waitUntilExit()

@@ -21,9 +21,22 @@ struct Linker {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
         var count = 0
-        var anyCopied = false
+        var directories: Set<String> = [staging, staging + "/conda-meta"]
+        // Only paths written before can need removing (a clobber).
+        var written = Set<String>()
+        func makeParent(of path: String) throws {
+            let parent = parentDirectory(path)
+            if directories.contains(parent) { return }
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            var p = parent
+            while p.count > staging.count, directories.insert(p).inserted { p = parentDirectory(p) }
+        }
+        func prepare(_ target: String) {
+            if !written.insert(target).inserted { removeExisting(target) }
+        }
         for package in plan.packages {
-            var written: [PathEntry] = []
+            var anyCopied = false
+            var recorded: [PathEntry] = []
             for (i, entry) in package.contents.paths.enumerated() {
                 let dest = package.destinations[i]
                 let source = package.contents.directory + "/" + entry.path
@@ -31,23 +44,25 @@ struct Linker {
                 try makeParent(of: target)
                 var record = entry
                 record.path = dest
-                let sourceStatus = FileStatus.lstat(source)
+                // Old packages (no paths.json) list symlinks as plain files.
+                let isLegacySymlink = entry.sha256 == nil && entry.pathType == .hardlink && FileStatus.lstat(source)?.kind == .symlink
                 if entry.pathType == .directory {
                     try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
-                } else if entry.pathType == .softlink || sourceStatus?.kind == .symlink {
+                    directories.insert(target)
+                } else if entry.pathType == .softlink || isLegacySymlink {
                     guard let linkTarget = readLink(source) else {
                         throw EnvpackError.unreadable(path: source, reason: "missing symlink in the extracted package")
                     }
-                    removeExisting(target)
+                    prepare(target)
                     guard symlink(linkTarget, target) == 0 else { throw EnvpackError.writeFailed(path: target, reason: errnoMessage()) }
                     record.pathType = .softlink
                 } else if let edits = package.edits[i] {
-                    removeExisting(target)
+                    prepare(target)
                     let (sha, size) = try writeEdited(source: source, target: target, edits: edits, buffer: buffer)
                     record.sha256InPrefix = sha
                     record.sizeInBytes = record.sizeInBytes ?? size
                 } else {
-                    removeExisting(target)
+                    prepare(target)
                     if copy || entry.noLink == true || Glibc.link(source, target) != 0 {
                         try copyFile(source: source, target: target, buffer: buffer)
                         anyCopied = true
@@ -59,14 +74,14 @@ struct Linker {
                     }
                     record.sha256InPrefix = record.sha256
                 }
-                written.append(record)
+                recorded.append(record)
                 count += 1
             }
             for entryPoint in package.entryPoints {
                 let dest = "bin/" + entryPoint.command
                 let target = staging + "/" + dest
                 try makeParent(of: target)
-                removeExisting(target)
+                prepare(target)
                 let text: String
                 do { text = try entryPoint.script(prefix: prefix, pythonVersion: plan.pythonVersion ?? "3") } catch {
                     throw EnvpackError.invalidOption("\(package.distName): entry point \(entryPoint.command): \(error)")
@@ -74,20 +89,13 @@ struct Linker {
                 try Data(text.utf8).write(to: URL(fileURLWithPath: target))
                 chmod(target, 0o755)
                 let digest = hexString(SHA256.hash(data: Data(text.utf8)))
-                written.append(PathEntry(path: dest, pathType: .unixPythonEntryPoint, sha256: digest,
+                recorded.append(PathEntry(path: dest, pathType: .unixPythonEntryPoint, sha256: digest,
                                          sha256InPrefix: digest, sizeInBytes: text.utf8.count))
                 count += 1
             }
-            try RecordWriter.write(package, paths: written, linkType: copy || anyCopied ? 3 : 1, staging: staging)
+            try RecordWriter.write(package, paths: recorded, linkType: copy || anyCopied ? 3 : 1, staging: staging)
         }
         return count
-    }
-
-    private func makeParent(of path: String) throws {
-        let parent = (path as NSString).deletingLastPathComponent
-        if statFollowing(parent)?.kind != .directory {
-            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-        }
     }
 
     private func removeExisting(_ path: String) {

@@ -65,13 +65,22 @@ public final class PackageCache: Sendable {
                       progress: Progress? = nil) throws -> [FetchedPackage] {
         var results = [FetchedPackage?](repeating: nil, count: entries.count)
         let downloaded = Locked([Int: Result<FetchedPackage, Error>]())
-        // Local files first, in order; downloads a few at a time.
+        // Local files are hashed on every core; downloads go a few at a time.
+        let locals = entries.indices.filter { if case .local = entries[$0].source { return true }; return false }
+        let hashed = Locked([Int: Result<FetchedPackage, Error>]())
+        DispatchQueue.concurrentPerform(iterations: locals.count) { n in
+            let i = locals[n]
+            guard case .local(let path) = entries[i].source else { return }
+            let result = Result { try self.verified(entries[i], path: path) }
+            hashed.withLock { $0[i] = result }
+            progress?.advance(files: 1)
+        }
+        for (i, result) in hashed.withLock({ $0 }).sorted(by: { $0.key < $1.key }) { results[i] = try result.get() }
         var remote: [Int] = []
         for (i, entry) in entries.enumerated() {
             switch entry.source {
-            case .local(let path):
-                results[i] = try verified(entry, path: path)
-                progress?.advance(files: 1)
+            case .local:
+                continue
             case .remote:
                 let cached = directory + "/" + entry.fileName
                 if FileManager.default.fileExists(atPath: cached), let ok = try? verified(entry, path: cached) {
@@ -104,9 +113,17 @@ public final class PackageCache: Sendable {
         return results.map { $0! }
     }
 
-    /// Hashes a package file and checks it against the spec.
+    /// Hashes a package file and checks it against the spec. When the spec
+    /// gives a sha256 and the cache already extracted this very archive, the
+    /// md5 comes from the cache's marker instead of a second hash.
     func verified(_ entry: SpecEntry, path: String) throws -> FetchedPackage {
-        let (md5, sha256, size) = try hashFile(path)
+        let (md5, sha256, size): (String, String, Int)
+        if let expected = entry.sha256, let known = extractedMarker(entry.distName), known.sha256 == expected {
+            let hashed = try hashFile(path, md5: false)
+            (md5, sha256, size) = (hashed.sha256 == expected ? known.md5 : "", hashed.sha256, hashed.size)
+        } else {
+            (md5, sha256, size) = try hashFile(path)
+        }
         if let expected = entry.sha256, expected != sha256 {
             throw EnvpackError.malformedFile(path: path, reason: "sha256 is \(sha256), the spec (line \(entry.line)) says \(expected)")
         }
@@ -168,21 +185,28 @@ public final class PackageCache: Sendable {
 
     // MARK: Extract
 
+    /// Extracts (or finds extracted) every package, on every core, and
+    /// reads what each says about itself.
+    public func contents(of packages: [FetchedPackage]) throws -> [PackageContents] {
+        let results = Locked([Int: Result<PackageContents, Error>]())
+        DispatchQueue.concurrentPerform(iterations: packages.count) { i in
+            let result = Result { try PackageContents.load(directory: try self.extracted(packages[i])) }
+            results.withLock { $0[i] = result }
+        }
+        return try results.withLock { $0 }.sorted { $0.key < $1.key }.map { try $0.value.get() }
+    }
+
     /// The package extracted in the cache (`<cache>/<name-version-build>/`),
     /// reused when it came from the same archive.
     public func extracted(_ package: FetchedPackage) throws -> String {
         let target = directory + "/" + package.entry.distName
-        let marker = target + "/.envpack-extracted"
-        if let existing = try? String(contentsOfFile: marker, encoding: .utf8),
-           existing.trimmingCharacters(in: .whitespacesAndNewlines) == package.sha256 {
-            return target
-        }
+        if extractedMarker(package.entry.distName)?.sha256 == package.sha256 { return target }
         let temporary = directory + "/." + package.entry.distName + ".extract-\(getpid())"
         try? FileManager.default.removeItem(atPath: temporary)
         guard mkdir(temporary, 0o755) == 0 else { throw EnvpackError.writeFailed(path: temporary, reason: errnoMessage()) }
         do {
             try PackageArchive.extract(package.archivePath, into: temporary)
-            try package.sha256.write(toFile: temporary + "/.envpack-extracted", atomically: true, encoding: .utf8)
+            try "\(package.sha256) \(package.md5)\n".write(toFile: temporary + "/.envpack-extracted", atomically: true, encoding: .utf8)
             if FileManager.default.fileExists(atPath: target) {
                 try FileManager.default.removeItem(atPath: target)
             }
@@ -195,8 +219,18 @@ public final class PackageCache: Sendable {
     }
 }
 
-/// md5, sha256 and size of a file, read once.
-func hashFile(_ path: String) throws -> (md5: String, sha256: String, size: Int) {
+extension PackageCache {
+    /// The sha256 and md5 of the archive a cached package was extracted from.
+    func extractedMarker(_ dist: String) -> (sha256: String, md5: String)? {
+        guard let text = try? String(contentsOfFile: directory + "/" + dist + "/.envpack-extracted", encoding: .utf8) else { return nil }
+        let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+        guard parts.count == 2, parts[0].count == 64, parts[1].count == 32 else { return nil }
+        return (parts[0], parts[1])
+    }
+}
+
+/// md5 (unless not wanted), sha256 and size of a file, read once.
+func hashFile(_ path: String, md5 wantMD5: Bool = true) throws -> (md5: String, sha256: String, size: Int) {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw EnvpackError.unreadable(path: path, reason: errnoMessage()) }
     defer { close(fd) }
@@ -212,11 +246,11 @@ func hashFile(_ path: String) throws -> (md5: String, sha256: String, size: Int)
         }
         if n == 0 { break }
         let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-        md5.update(bufferPointer: chunk)
+        if wantMD5 { md5.update(bufferPointer: chunk) }
         sha.update(bufferPointer: chunk)
         size += n
     }
-    return (hexString(md5.finalize()), hexString(sha.finalize()), size)
+    return (wantMD5 ? hexString(md5.finalize()) : "", hexString(sha.finalize()), size)
 }
 
 /// A value shared between threads, behind a lock.

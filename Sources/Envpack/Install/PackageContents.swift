@@ -6,17 +6,17 @@ import Foundation
 public struct PackageContents {
     public var directory: String
     /// `info/index.json`, kept whole: records carry every index field.
-    public var index: [String: Any]
+    public var index: [String: JSONValue]
     public var paths: [PathEntry]
     public var entryPoints: [String]
 
-    public var name: String { index["name"] as? String ?? "" }
-    public var version: String { index["version"] as? String ?? "" }
-    public var build: String { index["build"] as? String ?? "" }
-    public var subdir: String? { index["subdir"] as? String }
+    public var name: String { index["name"]?.string ?? "" }
+    public var version: String { index["version"]?.string ?? "" }
+    public var build: String { index["build"]?.string ?? "" }
+    public var subdir: String? { index["subdir"]?.string }
     public var isNoarchPython: Bool {
-        if let s = index["noarch"] as? String { return s == "python" }
-        return (index["noarch"] as? [String: Any])?["type"] as? String == "python"
+        if let s = index["noarch"]?.string { return s == "python" }
+        return index["noarch"]?.object?["type"]?.string == "python"
     }
 
     /// Link scripts the package carries (`bin/.NAME-post-link.sh` and co).
@@ -30,7 +30,7 @@ public struct PackageContents {
     public static func load(directory: String) throws -> PackageContents {
         let info = directory + "/info"
         guard let data = FileManager.default.contents(atPath: info + "/index.json"),
-              let index = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+              let index = try? JSONDecoder().decode([String: JSONValue].self, from: data) else {
             throw EnvpackError.malformedFile(path: info + "/index.json", reason: "unreadable package index")
         }
         let paths = try PackageInfo.paths(infoDirectory: URL(fileURLWithPath: info))

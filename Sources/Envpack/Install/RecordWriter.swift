@@ -18,30 +18,30 @@ enum RecordWriter {
         case .local(let path): url = URL(fileURLWithPath: path).absoluteString
         }
         let subdir = package.contents.subdir ?? "noarch"
-        record["url"] = url
-        record["channel"] = package.channel
-        record["fn"] = fetched.entry.fileName
-        record["md5"] = fetched.md5
-        record["sha256"] = fetched.sha256
-        record["size"] = fetched.size
-        record["files"] = paths.filter { $0.pathType != .directory }.map(\.path)
-        record["paths_data"] = ["paths_version": 1, "paths": paths.map(pathJSON)] as [String: Any]
-        record["link"] = ["source": package.contents.directory, "type": linkType] as [String: Any]
-        record["extracted_package_dir"] = package.contents.directory
-        record["package_tarball_full_path"] = fetched.archivePath
-        record["requested_spec"] = "\(package.channel)/\(subdir)::\(package.contents.name)==\(package.contents.version)=\(package.contents.build)[sha256=\(fetched.sha256)]"
+        record["url"] = .string(url)
+        record["channel"] = .string(package.channel)
+        record["fn"] = .string(fetched.entry.fileName)
+        record["md5"] = .string(fetched.md5)
+        record["sha256"] = .string(fetched.sha256)
+        record["size"] = .int(fetched.size)
+        record["files"] = .array(paths.filter { $0.pathType != .directory }.map { .string($0.path) })
+        record["paths_data"] = .object(["paths_version": .int(1), "paths": .array(paths.map(pathJSON))])
+        record["link"] = .object(["source": .string(package.contents.directory), "type": .int(linkType)])
+        record["extracted_package_dir"] = .string(package.contents.directory)
+        record["package_tarball_full_path"] = .string(fetched.archivePath)
+        record["requested_spec"] = .string("\(package.channel)/\(subdir)::\(package.contents.name)==\(package.contents.version)=\(package.contents.build)[sha256=\(fetched.sha256)]")
         try save(record, to: recordPath(package, staging: staging))
     }
 
-    static func pathJSON(_ entry: PathEntry) -> [String: Any] {
-        var json: [String: Any] = ["_path": entry.path, "path_type": entry.pathType.rawValue]
-        if let v = entry.sha256 { json["sha256"] = v }
-        if let v = entry.sha256InPrefix { json["sha256_in_prefix"] = v }
-        if let v = entry.sizeInBytes { json["size_in_bytes"] = v }
-        if let v = entry.prefixPlaceholder { json["prefix_placeholder"] = v }
-        if let v = entry.fileMode { json["file_mode"] = v.rawValue }
-        if entry.noLink == true { json["no_link"] = true }
-        return json
+    static func pathJSON(_ entry: PathEntry) -> JSONValue {
+        var json: [String: JSONValue] = ["_path": .string(entry.path), "path_type": .string(entry.pathType.rawValue)]
+        if let v = entry.sha256 { json["sha256"] = .string(v) }
+        if let v = entry.sha256InPrefix { json["sha256_in_prefix"] = .string(v) }
+        if let v = entry.sizeInBytes { json["size_in_bytes"] = .int(v) }
+        if let v = entry.prefixPlaceholder { json["prefix_placeholder"] = .string(v) }
+        if let v = entry.fileMode { json["file_mode"] = .string(v.rawValue) }
+        if entry.noLink == true { json["no_link"] = .bool(true) }
+        return .object(json)
     }
 
     /// Adds compiled python files to a written record.
@@ -49,17 +49,17 @@ enum RecordWriter {
         guard !pycs.isEmpty else { return }
         let path = recordPath(package, staging: staging)
         guard let data = FileManager.default.contents(atPath: path),
-              var record = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return }
-        record["files"] = (record["files"] as? [String] ?? []) + pycs
-        if var pathsData = record["paths_data"] as? [String: Any] {
-            pathsData["paths"] = (pathsData["paths"] as? [[String: Any]] ?? []) + pycs.map { ["_path": $0, "path_type": "pyc_file"] }
-            record["paths_data"] = pathsData
+              var record = try? JSONDecoder().decode([String: JSONValue].self, from: data) else { return }
+        record["files"] = .array((record["files"]?.array ?? []) + pycs.map { .string($0) })
+        if var pathsData = record["paths_data"]?.object {
+            pathsData["paths"] = .array((pathsData["paths"]?.array ?? [])
+                + pycs.map { .object(["_path": .string($0), "path_type": .string("pyc_file")]) })
+            record["paths_data"] = .object(pathsData)
         }
         try save(record, to: path)
     }
 
-    static func save(_ record: [String: Any], to path: String) throws {
-        let data = try JSONSerialization.data(withJSONObject: record, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        try data.write(to: URL(fileURLWithPath: path))
+    static func save(_ record: [String: JSONValue], to path: String) throws {
+        try Data(JSONValue.object(record).text().utf8).write(to: URL(fileURLWithPath: path))
     }
 }

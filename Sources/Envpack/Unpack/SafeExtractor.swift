@@ -1,8 +1,12 @@
 // Extracting an archive without trusting it: entries with absolute paths or
 // `..`, writing through a symlink, hardlinks that leave the destination and
 // device nodes are refused, each named. Owners are not restored unless asked.
-// Extraction runs inside the destination folder (relative paths only), so
-// libarchive's symlink check never looks at the folders above it.
+// The destination is always a fresh folder, so every symlink in it came from
+// the archive: envpack remembers them and refuses any later entry (or
+// hardlink target) below one. That is libarchive's SECURE_SYMLINKS check
+// without its look at the folders above the destination (which may well be
+// symlinks) and without a chdir, so several archives can be extracted at
+// once on different threads.
 import CArchive
 import Foundation
 #if canImport(Glibc)
@@ -27,20 +31,22 @@ public enum SafeExtractor {
             throw EnvpackError.archive(path: archive, reason: "cannot allocate libarchive state")
         }
         defer { archive_write_free(disk) }
-        var flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS
-            | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS
+        var flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_NODOTDOT
         if sameOwner { flags |= ARCHIVE_EXTRACT_OWNER }
         archive_write_disk_set_options(disk, flags)
         archive_write_disk_set_standard_lookup(disk)
 
-        let previous = FileManager.default.currentDirectoryPath
-        guard chdir(directory) == 0 else { throw EnvpackError.writeFailed(path: directory, reason: errnoMessage()) }
-        defer { _ = chdir(previous) }
-
+        var symlinks = Set<String>()
         var count = 0
         while let entry = try reader.nextRaw() {
             let name = reader.currentPath
-            try validate(entry: entry, name: name, archive: reader.displayPath)
+            try validate(entry: entry, name: name, archive: reader.displayPath, root: directory, symlinks: symlinks)
+            let normalized = name.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+            if UInt32(archive_entry_filetype(entry)) == fileTypeSymlink { symlinks.insert(normalized) }
+            archive_entry_copy_pathname(entry, directory + "/" + normalized)
+            if let target = archive_entry_hardlink(entry).map({ String(cString: $0) }) {
+                archive_entry_copy_hardlink(entry, directory + "/" + target)
+            }
             let status = archive_write_header(disk, entry)
             if status < ARCHIVE_WARN {
                 throw EnvpackError.archive(path: reader.displayPath, reason: "entry \(name): " + errorString(disk))
@@ -62,10 +68,20 @@ public enum SafeExtractor {
 
     /// The checks libarchive's own flags do not make, with messages that
     /// name the entry.
-    static func validate(entry: OpaquePointer, name: String, archive: String) throws {
+    static func validate(entry: OpaquePointer, name: String, archive: String, root: String, symlinks: Set<String>) throws {
         func refuse(_ why: String) -> EnvpackError { .archive(path: archive, reason: "refusing entry \(name): \(why)") }
         if name.hasPrefix("/") { throw refuse("absolute path") }
         if name.split(separator: "/").contains("..") { throw refuse("path leaves the destination (..)") }
+        /// The first symlink the archive made that `path` would go through.
+        func symlinkAbove(_ path: String) -> String? {
+            var walked = ""
+            for component in path.split(separator: "/").dropLast() where component != "." {
+                walked = walked.isEmpty ? String(component) : walked + "/" + component
+                if symlinks.contains(walked) { return walked }
+            }
+            return nil
+        }
+        if let link = symlinkAbove(name) { throw refuse("it would be written through the symlink \(link)") }
         let isHardlink = archive_entry_hardlink(entry) != nil
         switch UInt32(archive_entry_filetype(entry)) {
         case fileTypeRegular, fileTypeDirectory, fileTypeSymlink: break
@@ -76,17 +92,13 @@ public enum SafeExtractor {
             if target.hasPrefix("/") || target.split(separator: "/").contains("..") {
                 throw refuse("hardlink to \(target) leaves the destination")
             }
-            // Extraction runs in the destination: the target must be a file
-            // already extracted there, reached through no symlink.
-            var walked = ""
-            for component in target.split(separator: "/") {
-                walked = walked.isEmpty ? String(component) : walked + "/" + component
-                guard let status = FileStatus.lstat(walked), status.kind != .symlink else {
-                    throw refuse("hardlink to \(target), which is not a file extracted before it")
-                }
+            // The target must be a regular file extracted before it,
+            // reached through no symlink.
+            if let link = symlinkAbove(target) ?? (symlinks.contains(target) ? target : nil) {
+                throw refuse("hardlink to \(target) goes through the symlink \(link)")
             }
-            if FileStatus.lstat(target)?.kind != .regular {
-                throw refuse("hardlink to \(target), which is not a regular file")
+            if FileStatus.lstat(root + "/" + target)?.kind != .regular {
+                throw refuse("hardlink to \(target), which is not a regular file extracted before it")
             }
         }
         // Set-id bits from an archive are never wanted in an environment.

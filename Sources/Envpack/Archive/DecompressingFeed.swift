@@ -25,6 +25,8 @@ final class DecompressingFeed: @unchecked Sendable {
         guard pipe(&fds) == 0 else { throw EnvpackError.unreadable(path: path, reason: errnoMessage()) }
         readFD = fds[0]
         writeFD = fds[1]
+        // A 1 MiB pipe (the default is 64 KiB) halves the thread switches.
+        _ = fcntl(fds[1], 1031 /* F_SETPIPE_SZ, hidden behind _GNU_SOURCE */, 1 << 20)
         source = path
         let inputFD: Int32 = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
         guard inputFD >= 0 else {

@@ -153,6 +153,13 @@ public struct Relocator {
     @discardableResult
     public func apply(_ plan: RelocationPlan) throws(RelocationError) -> Manifest {
         var journal = Journal(path: joinPath(root, Journal.relativePath), from: plan.from, to: plan.to)
+        // An environment relocated for the first time (moved by hand) has
+        // no envpack folder yet.
+        var folder = ""
+        for component in parentDirectory(Manifest.relativePath).split(separator: "/") {
+            folder = folder.isEmpty ? String(component) : folder + "/" + component
+            mkdir(joinPath(root, folder), 0o755)
+        }
         do {
             if plan.resuming, let existing = try Journal.load(root: root) {
                 journal = existing

@@ -117,8 +117,8 @@ public struct Relocator {
             do {
                 let plan = try planFile(file, old: old)
                 plans.append(plan)
-            } catch let failure as PlanFailure {
-                switch failure {
+            } catch {
+                switch error {
                 case .doesNotFit(let allowed):
                     longest = min(longest ?? allowed, allowed)
                     problems.append("\(file.path): binary prefix of \(allowed) bytes")
@@ -132,8 +132,6 @@ public struct Relocator {
                 case .other(let reason):
                     problems.append("\(file.path): \(reason)")
                 }
-            } catch {
-                problems.append("\(file.path): \(error)")
             }
         }
         if !problems.isEmpty { throw .preflight(to: to, problems: problems, longestAllowed: longest) }

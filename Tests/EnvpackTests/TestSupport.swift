@@ -54,7 +54,7 @@ enum TestSupport {
         let outPipe = Pipe()
         // Standard error goes to a file so that a full pipe never blocks.
         let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("envpack-stderr-\(UUID().uuidString)").path
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: errPath) }
         let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         p.standardOutput = stdout ?? outPipe

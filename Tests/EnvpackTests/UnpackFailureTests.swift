@@ -124,6 +124,33 @@ import Testing
         #expect(try TestSupport.envpack(["unpack", "-q", archive, empty]).status == 0)
     }
 
+    /// A destination that is a mount point (a volume): staged inside it,
+    /// then moved up; a failure leaves it empty again.
+    @Test func mountPointDestination() throws {
+        let env = try TestSupport.fixtureEnv("demo")
+        let dir = try TestSupport.temporaryDirectory("mount")
+        let volume = dir + "/volume"
+        try FileManager.default.createDirectory(atPath: volume, withIntermediateDirectories: true)
+        let mount = try TestSupport.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", volume])
+        try #require(mount.status == 0, "mounting a tmpfs needs root: \(mount.stderr)")
+        defer {
+            _ = try? TestSupport.run("/bin/umount", [volume])
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let archive = dir + "/a.tar.zst"
+        try #require(try TestSupport.envpack(["pack", "-q", "-p", env, "-o", archive]).status == 0)
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: archive)))
+        bytes.removeLast(bytes.count / 3)
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/broken.tar.zst"))
+        let broken = try TestSupport.envpack(["unpack", "-q", dir + "/broken.tar.zst", volume])
+        #expect(broken.status != 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: volume).isEmpty, "the volume was left with files")
+        let r = try TestSupport.envpack(["unpack", "-q", archive, volume])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try TestSupport.run("/bin/sh", ["-c", "'\(volume)/bin/greet' | grep -q 'data: \(volume)/'"]).status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: volume).allSatisfy { !$0.hasPrefix(".envpack") })
+    }
+
     /// kill -9 at exact points of the relocation; running the helper again
     /// finishes it, and until then the environment does not look finished.
     @Test(arguments: ["written:0", "renamed:0", "written:5", "renamed:9", "renamed:16"])

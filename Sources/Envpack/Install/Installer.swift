@@ -49,16 +49,8 @@ public enum Installer {
             throw EnvpackError.invalidOption("\(options.specPath) is for \(platform), this machine is \(ExplicitSpec.currentPlatform) (use --force to install anyway)")
         }
         guard !spec.entries.isEmpty else { throw EnvpackError.malformedFile(path: options.specPath, reason: "no packages") }
-        let parent = (prefix as NSString).deletingLastPathComponent
-        guard statFollowing(parent)?.kind == .directory else { throw EnvpackError.outputDirectoryMissing(parent) }
-        var replacing = false
-        if let status = statFollowing(prefix) {
-            guard status.kind == .directory else { throw EnvpackError.writeFailed(path: prefix, reason: "exists and is not a folder") }
-            if !((try? FileManager.default.contentsOfDirectory(atPath: prefix)) ?? []).isEmpty {
-                guard options.force else { throw EnvpackError.invalidOption("\(prefix) is not empty (use --force to replace it)") }
-                replacing = true
-            }
-        }
+        // Checked before anything is fetched; the staging folder comes later.
+        _ = try StagedFolder.check(destination: prefix, force: options.force)
 
         // Fetch, verify and extract, holding the cache lock.
         let cache = try PackageCache(directory: options.pkgsDir)
@@ -73,14 +65,13 @@ public enum Installer {
         for clobber in plan.clobbered { log("warning: \(clobber) (the later package wins, as in conda)") }
         for script in plan.linkScripts where !options.runLinkScripts { log("note: link script \(script) not run (use --run-link-scripts)") }
 
-        let name = (prefix as NSString).lastPathComponent
-        let staging = parent + "/." + name + ".envpack-install-\(getpid())"
-        guard mkdir(staging, 0o755) == 0 else { throw EnvpackError.writeFailed(path: staging, reason: errnoMessage()) }
+        let folder = try StagedFolder(destination: prefix, kind: "install", force: options.force)
+        let staging = folder.staging
         do {
             let files = try Linker(staging: staging, prefix: prefix, copy: options.copy).link(plan)
             if options.compilePyc { try compilePyc(plan, staging: staging) }
             try writeHistory(plan, staging: staging, command: options.commandLine)
-            let previous = try moveIntoPlace(staging: staging, prefix: prefix, replacing: replacing)
+            let previous = try folder.commit()
             if options.runLinkScripts {
                 // Link scripts need the real prefix; if one fails, the new
                 // environment goes and the previous one (if any) comes back.
@@ -94,28 +85,9 @@ public enum Installer {
             return InstallSummary(prefix: prefix, packages: plan.packages.count, files: files,
                                   clobbered: plan.clobbered, linkScripts: plan.linkScripts)
         } catch {
-            try? FileManager.default.removeItem(atPath: staging)
+            folder.discard()
             throw error
         }
-    }
-
-    /// Renames the staged environment to PREFIX. A previous environment
-    /// there is moved aside, and its new name returned for the caller to
-    /// delete once nothing can fail any more.
-    static func moveIntoPlace(staging: String, prefix: String, replacing: Bool) throws -> String? {
-        guard replacing else {
-            guard rename(staging, prefix) == 0 else { throw EnvpackError.writeFailed(path: prefix, reason: errnoMessage()) }
-            return nil
-        }
-        let parent = (prefix as NSString).deletingLastPathComponent
-        let old = parent + "/." + (prefix as NSString).lastPathComponent + ".envpack-old-\(getpid())"
-        guard rename(prefix, old) == 0 else { throw EnvpackError.writeFailed(path: prefix, reason: errnoMessage()) }
-        guard rename(staging, prefix) == 0 else {
-            let reason = errnoMessage()
-            _ = rename(old, prefix)
-            throw EnvpackError.writeFailed(path: prefix, reason: reason)
-        }
-        return old
     }
 
     static func writeHistory(_ plan: InstallPlan, staging: String, command: String) throws {

@@ -19,7 +19,6 @@ public enum EnvpackError: Error, Equatable, CustomStringConvertible, LocalizedEr
     case unsupportedFormat(String)
     case invalidOption(String)
     case helperNotFound(searched: [String])
-    case notImplemented(String)
     case nonUTF8Name(String)
 
     public var description: String {
@@ -58,8 +57,6 @@ public enum EnvpackError: Error, Equatable, CustomStringConvertible, LocalizedEr
             return message
         case .helperNotFound(let searched):
             return "the static unpack helper envpack-unpack was not found (run scripts/build-helper.sh or set ENVPACK_HELPER); looked in: " + searched.joined(separator: ", ")
-        case .notImplemented(let what):
-            return what
         case .nonUTF8Name(let p):
             return "\(p): file name is not valid UTF-8; envpack cannot record it"
         }

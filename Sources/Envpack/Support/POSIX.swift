@@ -54,11 +54,12 @@ public struct FileStatus: Sendable, Equatable {
 
 /// The target of a symbolic link.
 func readLink(_ path: String) -> String? {
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let n = readlink(path, &buffer, buffer.count - 1)
+    var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+    let n = buffer.withUnsafeMutableBufferPointer {
+        $0.withMemoryRebound(to: CChar.self) { readlink(path, $0.baseAddress!, $0.count - 1) }
+    }
     guard n >= 0 else { return nil }
-    buffer[n] = 0
-    return String(cString: buffer)
+    return String(decoding: buffer[0..<n], as: UTF8.self)
 }
 
 /// Names in a directory, without `.` and `..`, or nil with errno set.

@@ -1,7 +1,7 @@
 // `envpack unpack`: extraction and relocation in one step. The archive is
 // extracted into a staging folder beside the destination and relocated there
 // to the destination's path; only a complete, relocated environment is
-// renamed into place. A failure (a truncated or corrupt archive, a refused
+// renamed into place (StagedFolder). A failure (a truncated or corrupt archive, a refused
 // entry, a prefix that does not fit) removes the staging folder, so the
 // destination is never left half-made. A kill -9 leaves only the staging
 // folder, named `.NAME.envpack-unpack-PID`, beside it.
@@ -35,75 +35,13 @@ public struct UnpackSummary: Sendable {
 
 public enum Unpacker {
     public static func unpack(_ options: UnpackOptions, log: @escaping (String) -> Void = { _ in }) throws -> UnpackSummary {
-        let destination = absolutePath(options.destination)
-        let parent = (destination as NSString).deletingLastPathComponent
-        guard statFollowing(parent)?.kind == .directory else { throw EnvpackError.outputDirectoryMissing(parent) }
-        var replacing = false
-        if let status = statFollowing(destination) {
-            guard status.kind == .directory else {
-                throw EnvpackError.writeFailed(path: destination, reason: "exists and is not a folder")
-            }
-            let contents = (try? FileManager.default.contentsOfDirectory(atPath: destination)) ?? []
-            if !contents.isEmpty {
-                guard options.force else {
-                    throw EnvpackError.invalidOption("\(destination) is not empty (use --force to replace it)")
-                }
-                replacing = true
-            }
-            if status.device != statFollowing(parent)?.device {
-                guard !replacing else {
-                    throw EnvpackError.invalidOption("\(destination) is a mount point and not empty: empty it first")
-                }
-                return try unpackInPlace(options, destination: destination, log: log)
-            }
-        }
-
-        let name = (destination as NSString).lastPathComponent
-        let staging = parent + "/." + name + ".envpack-unpack-\(getpid())"
-        guard mkdir(staging, 0o755) == 0 else { throw EnvpackError.writeFailed(path: staging, reason: errnoMessage()) }
+        let folder = try StagedFolder(destination: options.destination, kind: "unpack", force: options.force)
         do {
-            let summary = try extractAndRelocate(options, into: staging, finalPath: destination, log: log)
-            if replacing {
-                let old = parent + "/." + name + ".envpack-old-\(getpid())"
-                guard rename(destination, old) == 0 else { throw EnvpackError.writeFailed(path: destination, reason: errnoMessage()) }
-                guard rename(staging, destination) == 0 else {
-                    let reason = errnoMessage()
-                    _ = rename(old, destination)
-                    throw EnvpackError.writeFailed(path: destination, reason: reason)
-                }
-                try? FileManager.default.removeItem(atPath: old)
-            } else {
-                // rename(2) also replaces an empty folder.
-                guard rename(staging, destination) == 0 else { throw EnvpackError.writeFailed(path: destination, reason: errnoMessage()) }
-            }
+            let summary = try extractAndRelocate(options, into: folder.staging, finalPath: folder.destination, log: log)
+            if let old = try folder.commit() { try? FileManager.default.removeItem(atPath: old) }
             return summary
         } catch {
-            try? FileManager.default.removeItem(atPath: staging)
-            throw error
-        }
-    }
-
-    /// For a destination that is a mount point (a volume): stage inside it,
-    /// then move the staged entries up. On failure the destination is
-    /// emptied again, as it was.
-    private static func unpackInPlace(_ options: UnpackOptions, destination: String,
-                                      log: @escaping (String) -> Void) throws -> UnpackSummary {
-        let staging = destination + "/.envpack-unpack-\(getpid())"
-        guard mkdir(staging, 0o755) == 0 else { throw EnvpackError.writeFailed(path: staging, reason: errnoMessage()) }
-        var moved: [String] = []
-        do {
-            let summary = try extractAndRelocate(options, into: staging, finalPath: destination, log: log)
-            for item in try FileManager.default.contentsOfDirectory(atPath: staging) {
-                guard rename(staging + "/" + item, destination + "/" + item) == 0 else {
-                    throw EnvpackError.writeFailed(path: destination + "/" + item, reason: errnoMessage())
-                }
-                moved.append(item)
-            }
-            try FileManager.default.removeItem(atPath: staging)
-            return summary
-        } catch {
-            for item in moved { try? FileManager.default.removeItem(atPath: destination + "/" + item) }
-            try? FileManager.default.removeItem(atPath: staging)
+            folder.discard()
             throw error
         }
     }

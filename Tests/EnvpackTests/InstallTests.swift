@@ -177,7 +177,8 @@ enum InstallSupport {
             ls "\(prefix)"/lib/python3.12/site-packages/envpack_hello/__pycache__/*.cpython-312.pyc >/dev/null
             """, hidden: ["/root/.pyenv", TestSupport.fixturesRoot])
         #expect(run.status == 0, "\(String(decoding: run.stdout, as: UTF8.self)) \(run.stderr)")
-        let record = try CondaEnvironment.load(prefix: prefix).records.first { $0.name == "envpack-hello" }!
+        let recordFile = try #require(try FileManager.default.contentsOfDirectory(atPath: prefix + "/conda-meta").first { $0.hasPrefix("envpack-hello-") })
+        let record = try JSONDecoder().decode(PackageRecord.self, from: Data(contentsOf: URL(fileURLWithPath: prefix + "/conda-meta/" + recordFile)))
         #expect(record.pathsData!.paths.contains { $0.pathType == .unixPythonEntryPoint && $0.path == "bin/envpack-hello" })
         #expect(record.pathsData!.paths.contains { $0.pathType == .pycFile })
     }

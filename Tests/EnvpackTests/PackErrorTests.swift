@@ -1,5 +1,6 @@
 // Every bad input: a one-line error naming the file or entry, a non-zero
 // exit, and no output (nor temporary file) left behind.
+import EnvpackRelocation
 import Foundation
 import Testing
 @testable import Envpack
@@ -69,6 +70,26 @@ import Testing
                           mentions: ["share/envpack-demo/hardlink-a.txt", "changed"])
     }
 
+    /// With -o -, a change found while streaming cuts the stream short: the
+    /// receiver gets an archive with no end, never a complete-looking one.
+    @Test func changeFoundWhileStreamingToStdoutTruncatesTheStream() throws {
+        let dir = try TestSupport.temporaryDirectory("err")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let env = try demoCopy(dir)
+        let path = env + "/share/envpack-demo/hardlink-a.txt"
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[0] ^= 0x20
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        _ = FileManager.default.createFile(atPath: dir + "/out.tar", contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/out.tar"))
+        let r = try TestSupport.envpack(["pack", "-q", "-p", env, "-o", "-", "--format", "tar"], stdout: handle)
+        try handle.close()
+        #expect(r.status != 0 && r.stderr.contains("hardlink-a.txt"), "\(r.stderr)")
+        let list = try TestSupport.run("/usr/bin/tar", ["-tf", dir + "/out.tar"])
+        #expect(list.status != 0 || !String(decoding: list.stdout, as: UTF8.self).contains(Manifest.relativePath),
+                "the cut stream must not read as a complete envpack archive")
+    }
+
     @Test func editableInstallIsRefusedUnlessIgnored() throws {
         let dir = try TestSupport.temporaryDirectory("err")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -99,7 +120,7 @@ import Testing
         let dir = try TestSupport.temporaryDirectory("err")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let env = try TestSupport.fixtureEnv("demo")
-        FileManager.default.createFile(atPath: dir + "/exists.tar.zst", contents: Data("keep me".utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/exists.tar.zst", contents: Data("keep me".utf8))
         try expectFailure(["-p", env, "-o", dir + "/exists.tar.zst"], outputDirectory: dir, mentions: [dir + "/exists.tar.zst", "--force"])
         #expect(FileManager.default.contents(atPath: dir + "/exists.tar.zst") == Data("keep me".utf8))
         try expectFailure(["-p", env, "-o", dir + "/no/such/dir/a.tar.zst"], outputDirectory: dir, mentions: [dir + "/no/such/dir"])

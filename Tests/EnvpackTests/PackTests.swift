@@ -185,7 +185,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let r1 = try TestSupport.envpack(["pack", "-q", "-p", env, "-o", dir + "/file.tar.zst"])
         try #require(r1.status == 0, "\(r1.stderr)")
-        FileManager.default.createFile(atPath: dir + "/stream.tar.zst", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir + "/stream.tar.zst", contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/stream.tar.zst"))
         let r2 = try TestSupport.envpack(["pack", "-q", "-p", env, "-o", "-"], stdout: handle)
         try handle.close()

@@ -68,6 +68,9 @@ public struct CondaEnvironment: Sendable {
                 managed[entry.path] = ManagedPath(entry: entry, recordIndex: index, hasPrefixInfo: hasInfo)
             }
         }
+        // The path lists now live in `managed`; keeping them twice would
+        // double the memory of a large environment.
+        for i in records.indices { records[i].files = nil; records[i].pathsData = nil }
         return CondaEnvironment(prefix: prefix, records: records, recordFiles: files,
                                 managed: managed, pythonVersion: pythonVersion)
     }

@@ -20,10 +20,15 @@ public func staleReferences(root: String, manifest: Manifest) -> [CheckFinding] 
     var findings: [CheckFinding] = []
     for file in manifest.files {
         let path = joinPath(root, file.path)
-        guard let bytes = try? readWholeFile(path) else { continue }
+        var current = StreamingMatcher(needle: Array(root.utf8))
+        var matchers = old.map { StreamingMatcher(needle: Array($0.utf8)) }
+        guard (try? forEachChunk(of: path, { chunk in
+            current.feed(chunk)
+            for i in matchers.indices { matchers[i].feed(chunk) }
+        })) != nil else { continue }
         let elf = file.isELF ? (try? readELFInfo(path: path)) ?? nil : nil
-        for prefix in old {
-            let hits = staleOccurrences(of: prefix, current: root, in: bytes)
+        for (prefix, matcher) in zip(old, matchers) {
+            let hits = staleOccurrences(of: prefix, current: root, hits: matcher.offsets, currentHits: current.offsets)
                 .filter { elf?.isLoaded(offset: $0) ?? true }
             if !hits.isEmpty { findings.append(CheckFinding(path: file.path, prefix: prefix, occurrences: hits.count)) }
         }
@@ -35,13 +40,19 @@ public func staleReferences(root: String, manifest: Manifest) -> [CheckFinding] 
 /// environment moved from /a/env to /a/env2 holds "/a/env" inside every
 /// "/a/env2").
 public func staleOccurrences(of old: String, current: String, in bytes: [UInt8]) -> [Int] {
-    let hits = bytes.withUnsafeBytes { occurrences(of: Array(old.utf8), in: $0) }
+    bytes.withUnsafeBytes { buffer in
+        staleOccurrences(of: old, current: current, hits: occurrences(of: Array(old.utf8), in: buffer),
+                         currentHits: occurrences(of: Array(current.utf8), in: buffer))
+    }
+}
+
+/// The same, from the offsets of both prefixes in a file.
+public func staleOccurrences(of old: String, current: String, hits: [Int], currentHits: [Int]) -> [Int] {
     guard !hits.isEmpty else { return [] }
-    let currentBytes = Array(current.utf8), oldBytes = Array(old.utf8)
-    let inside = currentBytes.withUnsafeBytes { occurrences(of: oldBytes, in: $0) }
+    let inside = Array(current.utf8).withUnsafeBytes { occurrences(of: Array(old.utf8), in: $0) }
     guard !inside.isEmpty else { return hits }
     var covered = Set<Int>()
-    for q in bytes.withUnsafeBytes({ occurrences(of: currentBytes, in: $0) }) {
+    for q in currentHits {
         for i in inside { covered.insert(q + i) }
     }
     return hits.filter { !covered.contains($0) }

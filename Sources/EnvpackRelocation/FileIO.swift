@@ -99,3 +99,21 @@ public func pathExists(_ path: String) -> Bool {
     var st = stat()
     return lstat(path, &st) == 0
 }
+
+/// Reads a file in 1 MiB chunks, so memory stays bounded whatever its size.
+public func forEachChunk(of path: String, _ body: (UnsafeRawBufferPointer) -> Void) throws(FileIOError) {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw FileIOError(path: path, reason: errnoText()) }
+    defer { close(fd) }
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+    defer { buffer.deallocate() }
+    while true {
+        let n = read(fd, buffer.baseAddress, buffer.count)
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw FileIOError(path: path, reason: errnoText())
+        }
+        if n == 0 { return }
+        body(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+    }
+}

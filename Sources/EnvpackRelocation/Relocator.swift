@@ -252,8 +252,7 @@ public struct Relocator {
     private func rescan(_ file: PrefixFile) -> PrefixFile? {
         let path = joinPath(root, file.path)
         var detector = PrefixDetector(prefix: to, placeholder: nil)
-        guard let bytes = try? readWholeFile(path) else { return nil }
-        bytes.withUnsafeBytes { detector.feed($0) }
+        guard (try? forEachChunk(of: path, { detector.feed($0) })) != nil else { return nil }
         var entry = try? detector.result(path: file.path, absolutePath: path, recordMode: file.mode, isManaged: file.isManaged)
         entry?.hardlinks = file.hardlinks
         return entry

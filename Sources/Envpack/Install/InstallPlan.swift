@@ -83,8 +83,9 @@ struct InstallPlan {
     static func planPlaceholder(_ entry: PathEntry, placeholder: String, source: String, destination: String,
                                 prefix: String) -> Result<[Edit]?, PlanFailure> {
         var detector = PrefixDetector(prefix: placeholder, placeholder: nil)
-        guard let data = FileManager.default.contents(atPath: source) else { return .failure(.other("missing from the extracted package")) }
-        data.withUnsafeBytes { detector.feed($0) }
+        do { try forEachChunk(of: source) { detector.feed($0) } } catch {
+            return .failure(.other("missing from the extracted package"))
+        }
         let mode: PrefixMode = entry.fileMode == .binary ? .binary : .text
         let found: PrefixFile?
         do { found = try detector.result(path: destination, absolutePath: source, recordMode: mode, isManaged: true) } catch {

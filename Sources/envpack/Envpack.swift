@@ -10,8 +10,9 @@ struct EnvpackCommand: ParsableCommand {
         discussion: """
         envpack packs a conda environment (its files, checked against conda-meta) into one \
         compressed archive that carries a small static helper, bin/envpack-unpack. Unpack the \
-        archive at any path on another machine and the helper rewrites the environment's \
-        prefixes so it runs there.
+        archive at any path on another machine (envpack unpack, or tar and the helper) and the \
+        environment's prefixes are rewritten so it runs there. envpack install builds an \
+        environment from an explicit spec file without conda, offline if need be.
         """,
         version: envpackVersion,
         subcommands: [PackCommand.self, UnpackCommand.self, RelocateCommand.self, InspectCommand.self, InstallCommand.self, ExportCommand.self, BundleCommand.self]

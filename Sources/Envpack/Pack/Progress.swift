@@ -42,9 +42,12 @@ public final class Progress: @unchecked Sendable {
         let elapsed = max(now.timeIntervalSince(start), 0.001)
         let rate = Double(bytes) / elapsed
         let remaining = rate > 0 ? Double(totalBytes - bytes) / rate : 0
-        let line = String(format: "\r%@ %d/%d files  %@/%@  %@/s  ETA %ds  ",
-                          label, files, totalFiles, formatBytes(bytes), formatBytes(totalBytes),
-                          formatBytes(Int(rate)), Int(remaining.rounded()))
+        // Totals are unknown while streaming an archive: counts and rate only.
+        let line = totalBytes > 0
+            ? String(format: "\r%@ %d/%d files  %@/%@  %@/s  ETA %ds  ",
+                     label, files, totalFiles, formatBytes(bytes), formatBytes(totalBytes),
+                     formatBytes(Int(rate)), Int(remaining.rounded()))
+            : String(format: "\r%@ %d entries  %@  %@/s  ", label, files, formatBytes(bytes), formatBytes(Int(rate)))
         FileHandle.standardError.write(line.data(using: .utf8)!)
     }
 }

@@ -113,6 +113,11 @@ def extract(pkg, dest):
                     t.start()
                     with tarfile.open(fileobj=proc.stdout, mode="r|") as tf:
                         _extract_tar(tf, dest)
+                    # tarfile stops at the end-of-archive blocks; read the
+                    # rest (tar padding) so zstd never writes into a closed
+                    # pipe, which made it fail now and then.
+                    while proc.stdout.read(1 << 20):
+                        pass
                     t.join()
                     proc.stdout.close()
                     if proc.wait() != 0:

@@ -8,23 +8,10 @@
 #   bash bench/pack.sh [ENV]        (default: $ENVPACK_FIXTURES/envs/big)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FIX=${ENVPACK_FIXTURES:-/tmp/envpack-fixtures}
-ENV=${1:-$FIX/envs/big}
-RUNS=${RUNS:-3}
 OUT=$(mktemp -d /tmp/envpack-bench.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
+source bench/lib.sh
 
-[ -d "$ENV/conda-meta" ] || { echo "no environment at $ENV: run bash Fixtures/build.sh $FIX" >&2; exit 1; }
-bash scripts/deps.sh
-swift build -c release --product envpack >&2
-bash scripts/build-helper.sh 2>/dev/null
-ENVPACK=$PWD/.build/release/envpack
-
-VENV=${CONDA_PACK_VENV:-/tmp/envpack-bench-venv}
-if [ ! -x "$VENV/bin/conda-pack" ]; then
-  python3 -m venv "$VENV" >&2
-  "$VENV/bin/pip" install -q conda-pack >&2
-fi
 CP_VERSION=$("$VENV/bin/conda-pack" --version 2>&1 | tail -1)
 
 echo "environment: $ENV ($(du -sh "$ENV" | cut -f1), $(find "$ENV" -type f | wc -l) files)"
@@ -42,7 +29,7 @@ measure() {
     times+=("$t"); rss+=("$m")
   done
   local t m
-  t=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
+  t=$(printf '%s\n' "${times[@]}" | median)
   m=$(printf '%s\n' "${rss[@]}" | sort -n | tail -1)
   printf '%-34s %8.2f s %8d KB peak RSS %12d bytes\n' "$name" "$t" "$m" "$(stat -c %s "$output")"
   echo "$t" > "$OUT/$name.t"

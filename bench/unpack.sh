@@ -9,21 +9,9 @@
 #   bash bench/unpack.sh [ENV]        (default: $ENVPACK_FIXTURES/envs/big)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FIX=${ENVPACK_FIXTURES:-/tmp/envpack-fixtures}
-ENV=${1:-$FIX/envs/big}
-RUNS=${RUNS:-3}
 OUT=$(mktemp -d /tmp/envpack-bench-unpack.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
-[ -d "$ENV/conda-meta" ] || { echo "no environment at $ENV: run bash Fixtures/build.sh $FIX" >&2; exit 1; }
-bash scripts/deps.sh
-swift build -c release --product envpack >&2
-bash scripts/build-helper.sh 2>/dev/null
-ENVPACK=$PWD/.build/release/envpack
-VENV=${CONDA_PACK_VENV:-/tmp/envpack-bench-venv}
-if [ ! -x "$VENV/bin/conda-pack" ]; then
-  python3 -m venv "$VENV" >&2
-  "$VENV/bin/pip" install -q conda-pack >&2
-fi
+source bench/lib.sh
 
 "$ENVPACK" pack -q -p "$ENV" -o "$OUT/env.tar.zst"
 "$VENV/bin/conda-pack" -q -p "$ENV" -o "$OUT/env-cp.tar.gz"
@@ -52,7 +40,7 @@ measure() {
     read -r t m < <(tail -1 "$OUT/time"); times+=("$t"); rss+=("$m")
   done
   local t m
-  t=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
+  t=$(printf '%s\n' "${times[@]}" | median)
   m=$(printf '%s\n' "${rss[@]}" | sort -n | tail -1)
   printf '%-44s %8.2f s %8d KB peak RSS\n' "$name" "$t" "$m"
   echo "$t" > "$OUT/$name.t"

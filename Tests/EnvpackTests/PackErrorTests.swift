@@ -22,6 +22,13 @@ import Testing
         #expect(after == before, "left behind: \(after.subtracting(before))", sourceLocation: sourceLocation)
     }
 
+    /// Changes a file without changing its size: only a hash can tell.
+    func flipFirstByte(_ path: String) throws {
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[0] ^= 0x20
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
     /// A writable copy of the demo environment to break.
     func demoCopy(_ dir: String) throws -> String {
         let copy = dir + "/env"
@@ -62,10 +69,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let env = try demoCopy(dir)
         // Same size, different bytes: only the hash can tell.
-        let path = env + "/share/envpack-demo/hardlink-a.txt"
-        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-        bytes[0] ^= 0x20
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        try flipFirstByte(env + "/share/envpack-demo/hardlink-a.txt")
         try expectFailure(["-p", env, "-o", dir + "/a.tar.zst"], outputDirectory: dir,
                           mentions: ["share/envpack-demo/hardlink-a.txt", "changed"])
     }
@@ -76,10 +80,7 @@ import Testing
         let dir = try TestSupport.temporaryDirectory("err")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let env = try demoCopy(dir)
-        let path = env + "/share/envpack-demo/hardlink-a.txt"
-        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-        bytes[0] ^= 0x20
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        try flipFirstByte(env + "/share/envpack-demo/hardlink-a.txt")
         _ = FileManager.default.createFile(atPath: dir + "/out.tar", contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/out.tar"))
         let r = try TestSupport.envpack(["pack", "-q", "-p", env, "-o", "-", "--format", "tar"], stdout: handle)

@@ -105,16 +105,11 @@ public final class ArchiveReader {
     }
     private(set) var currentPath = ""
 
-    /// Streams the current entry's data to a disk writer.
+    /// Streams the current entry's data to a disk writer (offsets kept, so
+    /// sparse files stay sparse).
     func copyData(to disk: OpaquePointer, entryName: String) throws {
-        var buffer: UnsafeRawPointer? = nil
-        var size = 0
-        var offset: Int64 = 0
-        while true {
-            let status = archive_read_data_block(archive, &buffer, &size, &offset)
-            if status == ARCHIVE_EOF { return }
-            if status < ARCHIVE_WARN { throw failure() }
-            if archive_write_data_block(disk, buffer, size, offset) < ARCHIVE_WARN {
+        try forEachBlock { block, offset in
+            if archive_write_data_block(disk, block.baseAddress, block.count, offset) < ARCHIVE_WARN {
                 let message = archive_error_string(disk).map { String(cString: $0) } ?? "write failed"
                 throw EnvpackError.writeFailed(path: entryName, reason: message)
             }
@@ -123,6 +118,10 @@ public final class ArchiveReader {
 
     /// Reads the current entry's data, chunk by chunk.
     public func readData(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try forEachBlock { block, _ in if !block.isEmpty { try body(block) } }
+    }
+
+    private func forEachBlock(_ body: (UnsafeRawBufferPointer, Int64) throws -> Void) throws {
         var buffer: UnsafeRawPointer? = nil
         var size = 0
         var offset: Int64 = 0
@@ -130,7 +129,7 @@ public final class ArchiveReader {
             let status = archive_read_data_block(archive, &buffer, &size, &offset)
             if status == ARCHIVE_EOF { return }
             if status < ARCHIVE_WARN { throw failure() }
-            if let buffer, size > 0 { try body(UnsafeRawBufferPointer(start: buffer, count: size)) }
+            try body(UnsafeRawBufferPointer(start: buffer, count: buffer == nil ? 0 : size), offset)
         }
     }
 

@@ -242,11 +242,11 @@ public enum Packer {
     private static func writeHelper(_ helper: String, at path: String, mtime: Int, writer: ArchiveWriter,
                                     buffer: UnsafeMutableRawBufferPointer) throws {
         let fd = open(helper, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0, let status = FileStatus.lstat(helper) ?? statFollowing(helper) else {
-            throw EnvpackError.unreadable(path: helper, reason: errnoMessage())
-        }
+        guard fd >= 0 else { throw EnvpackError.unreadable(path: helper, reason: errnoMessage()) }
         defer { close(fd) }
-        let size = statFollowing(helper)?.size ?? status.size
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw EnvpackError.unreadable(path: helper, reason: errnoMessage()) }
+        let size = Int(st.st_size)
         try writer.begin(path: path, kind: .file(size: size), mode: 0o755, mtime: mtime)
         var remaining = size
         while remaining > 0 {

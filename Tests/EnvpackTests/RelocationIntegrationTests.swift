@@ -195,6 +195,31 @@ enum RelocationChecks {
     @Test func destPrefixPython() throws { try destPrefix("python") }
     @Test func destPrefixCondaForge() throws { try destPrefix("conda-forge") }
 
+    /// The helper needs no python, no Swift runtime and no shared library at
+    /// all: it relocates an environment inside a chroot that holds nothing
+    /// but that environment and /proc.
+    @Test func helperRunsInAnEmptyChroot() throws {
+        let env = try TestSupport.fixtureEnv("demo")
+        let root = try TestSupport.temporaryDirectory("chroot")
+        defer {
+            _ = try? TestSupport.run("/bin/umount", [root + "/proc"])
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        let archive = root + "/../envpack-chroot-\(UUID().uuidString.prefix(6)).tar.zst"
+        defer { try? FileManager.default.removeItem(atPath: archive) }
+        try #require(try TestSupport.envpack(["pack", "-q", "-p", env, "-o", archive]).status == 0)
+        try FileManager.default.createDirectory(atPath: root + "/opt/env", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/proc", withIntermediateDirectories: true)
+        try #require(try TestSupport.run("/usr/bin/tar", ["--zstd", "-xf", archive, "-C", root + "/opt/env"]).status == 0)
+        let r = try TestSupport.run("/usr/bin/unshare", ["-m", "/bin/sh", "-c",
+            "mount -t proc proc '\(root)/proc' && exec /usr/sbin/chroot '\(root)' /opt/env/bin/envpack-unpack"])
+        #expect(r.status == 0, "\(String(decoding: r.stdout, as: UTF8.self)) \(r.stderr)")
+        #expect(String(decoding: r.stdout, as: UTF8.self).contains("to /opt/env"))
+        let conf = try String(contentsOfFile: root + "/opt/env/etc/envpack-demo.conf", encoding: .utf8)
+        #expect(conf.contains("prefix = /opt/env\n"))
+        #expect(!FileManager.default.fileExists(atPath: root + "/lib") && !FileManager.default.fileExists(atPath: root + "/usr"))
+    }
+
     @Test func demoEnvironment() throws { try roundTrip("demo") }
     @Test func condaForgeEnvironment() throws { try roundTrip("conda-forge") }
     @Test func pythonEnvironment() throws { try roundTrip("python") }

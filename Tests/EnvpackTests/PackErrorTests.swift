@@ -155,6 +155,28 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == before)
     }
 
+    /// Ctrl-C while packing: no archive and no temporary file remain.
+    @Test func interruptedPackLeavesNothing() throws {
+        let env = try TestSupport.fixtureEnv("big")
+        let dir = try TestSupport.temporaryDirectory("sigint")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestSupport.envpackBinary)
+        p.arguments = ["pack", "-q", "-p", env, "-o", dir + "/big.tar.zst"]
+        try p.run()
+        var started = false
+        for _ in 0..<300 {
+            if !((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).isEmpty { started = true; break }
+            usleep(10_000)
+        }
+        usleep(100_000)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        try #require(started, "the pack finished before it could be interrupted")
+        #expect(p.terminationStatus != 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+    }
+
     /// A full disk: a 1 MiB tmpfs cannot hold the archive (the helper alone is larger).
     @Test func fullDiskLeavesNothing() throws {
         let dir = try TestSupport.temporaryDirectory("full")

@@ -151,6 +151,34 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: volume).allSatisfy { !$0.hasPrefix(".envpack") })
     }
 
+    /// Ctrl-C in the middle of an unpack: the staging folder goes, DEST
+    /// never appears.
+    @Test func interruptedUnpackLeavesNothing() throws {
+        let env = try TestSupport.fixtureEnv("big")
+        let dir = try TestSupport.temporaryDirectory("sigint")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let archive = dir + "/big.tar.zst"
+        try #require(try TestSupport.envpack(["pack", "-q", "-p", env, "-o", archive]).status == 0)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestSupport.envpackBinary)
+        p.arguments = ["unpack", "-q", archive, dir + "/dest"]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // Wait until extraction has started, then interrupt.
+        var started = false
+        for _ in 0..<200 {
+            if ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).contains(where: { $0.contains("envpack-unpack") }) { started = true; break }
+            usleep(10_000)
+        }
+        usleep(100_000)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        try #require(started, "the unpack finished before it could be interrupted")
+        #expect(p.terminationStatus != 0)
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0 != "big.tar.zst" }
+        #expect(left.isEmpty, "left behind: \(left)")
+    }
+
     /// kill -9 at exact points of the relocation; running the helper again
     /// finishes it, and until then the environment does not look finished.
     @Test(arguments: ["written:0", "renamed:0", "written:5", "renamed:9", "renamed:16"])

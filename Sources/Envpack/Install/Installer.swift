@@ -66,11 +66,13 @@ public enum Installer {
         for script in plan.linkScripts where !options.runLinkScripts { log("note: link script \(script) not run (use --run-link-scripts)") }
 
         let folder = try StagedFolder(destination: prefix, kind: "install", force: options.force)
+        Interruption.watch()
         let staging = folder.staging
         do {
             let files = try Linker(staging: staging, prefix: prefix, copy: options.copy).link(plan)
             if options.compilePyc { try compilePyc(plan, staging: staging) }
             try writeHistory(plan, staging: staging, command: options.commandLine)
+            try Interruption.check()
             let previous = try folder.commit()
             if options.runLinkScripts {
                 // Link scripts need the real prefix; if one fails, the new

@@ -38,6 +38,7 @@ struct Linker {
             var anyCopied = false
             var recorded: [PathEntry] = []
             for (i, entry) in package.contents.paths.enumerated() {
+                try Interruption.check()
                 let dest = package.destinations[i]
                 let source = package.contents.directory + "/" + entry.path
                 let target = staging + "/" + dest

@@ -56,6 +56,7 @@ public final class OutputFile {
         signal(SIGINT, removePendingAndExit)
         signal(SIGTERM, removePendingAndExit)
         signal(SIGHUP, removePendingAndExit)
+        Interruption.unblock([SIGINT, SIGTERM, SIGHUP])
     }
 
     /// Makes the archive visible under its final name.

@@ -39,6 +39,7 @@ public enum SafeExtractor {
         var symlinks = Set<String>()
         var count = 0
         while let entry = try reader.nextRaw() {
+            try Interruption.check()
             let name = reader.currentPath
             try validate(entry: entry, name: name, archive: reader.displayPath, root: directory, symlinks: symlinks)
             let normalized = name.split(separator: "/").filter { $0 != "." }.joined(separator: "/")

@@ -36,8 +36,10 @@ public struct UnpackSummary: Sendable {
 public enum Unpacker {
     public static func unpack(_ options: UnpackOptions, log: @escaping (String) -> Void = { _ in }) throws -> UnpackSummary {
         let folder = try StagedFolder(destination: options.destination, kind: "unpack", force: options.force)
+        Interruption.watch()
         do {
             let summary = try extractAndRelocate(options, into: folder.staging, finalPath: folder.destination, log: log)
+            try Interruption.check()
             if let old = try folder.commit() { try? FileManager.default.removeItem(atPath: old) }
             return summary
         } catch {

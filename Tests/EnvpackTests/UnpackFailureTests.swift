@@ -198,6 +198,10 @@ import Testing
         let check = try TestSupport.run(root + "/bin/envpack-unpack", ["--check"])
         #expect(check.status != 0, "a half-relocated environment must not look finished")
 
+        // A half-relocated environment cannot be packed.
+        let pack = try TestSupport.envpack(["pack", "-q", "-p", root, "-o", dir + "/half.tar"])
+        #expect(pack.status != 0 && pack.stderr.contains("half-relocated"), "\(pack.stderr)")
+
         let rerun = try TestSupport.run(root + "/bin/envpack-unpack", [])
         #expect(rerun.status == 0, "\(rerun.stderr)")
         #expect(!FileManager.default.fileExists(atPath: root + "/" + Journal.relativePath))

@@ -18,6 +18,9 @@ public enum Packer {
 
     public static func pack(_ options: PackOptions) throws -> PackSummary {
         let env = try CondaEnvironment.load(prefix: options.prefix)
+        if FileManager.default.fileExists(atPath: env.prefix + "/" + Journal.relativePath) {
+            throw EnvpackError.invalidOption("\(env.prefix) is half-relocated (an interrupted relocation left \(Journal.relativePath)): run its bin/envpack-unpack or envpack relocate first")
+        }
         let helper = try options.helperPath ?? HelperLocator.locate()
         let outputAbsolute = options.output == "-" ? nil : absolutePath(options.output)
 

@@ -47,6 +47,17 @@ import Testing
         #expect(try TestSupport.run("/bin/sh", ["-c", "'\(again)/bin/greet' | grep -q 'data: \(again)/'"]).status == 0)
     }
 
+    /// pack -o - | unpack - : the ssh pipeline, through a real pipe.
+    @Test func packToStdoutUnpackFromStdin() throws {
+        let env = try TestSupport.fixtureEnv("demo")
+        let dir = try TestSupport.temporaryDirectory("pipe")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bin = TestSupport.envpackBinary
+        let r = try TestSupport.run("/bin/sh", ["-c", "set -o pipefail 2>/dev/null; '\(bin)' pack -q -p '\(env)' -o - | '\(bin)' unpack -q - '\(dir)/dest'"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try TestSupport.run("/bin/sh", ["-c", "'\(dir)/dest/bin/greet' | grep -q 'data: \(dir)/dest/'"]).status == 0)
+    }
+
     /// A prefix-bearing file with a second hardlinked path: after relocation
     /// both paths are one inode again, holding the new prefix.
     @Test func hardlinkedPrefixFilesStayLinked() throws {

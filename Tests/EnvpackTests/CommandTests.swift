@@ -53,7 +53,7 @@ import Testing
         let dir = try TestSupport.temporaryDirectory("pipe")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let bin = TestSupport.envpackBinary
-        let r = try TestSupport.run("/bin/sh", ["-c", "set -o pipefail 2>/dev/null; '\(bin)' pack -q -p '\(env)' -o - | '\(bin)' unpack -q - '\(dir)/dest'"])
+        let r = try TestSupport.run("/bin/bash", ["-c", "set -o pipefail; '\(bin)' pack -q -p '\(env)' -o - | '\(bin)' unpack -q - '\(dir)/dest'"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try TestSupport.run("/bin/sh", ["-c", "'\(dir)/dest/bin/greet' | grep -q 'data: \(dir)/dest/'"]).status == 0)
     }

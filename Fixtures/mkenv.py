@@ -63,17 +63,11 @@ if __name__ == '__main__':
 """
 
 
+from mkpkg import sha256_file  # noqa: E402  (same folder)
+
 def die(msg):
     sys.stderr.write("mkenv: error: %s\n" % msg)
     sys.exit(1)
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def md5_sha256_size(path):

@@ -45,15 +45,7 @@ enum InstallSupport {
     }
 
     static func expectRuns(_ prefix: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let r = try runHidden("""
-            "\(prefix)/bin/openssl" version -d | grep -qx 'OPENSSLDIR: "\(prefix)/ssl"'
-            "\(prefix)/bin/zstd" --version >/dev/null
-            "\(prefix)/bin/bsdtar" --version >/dev/null
-            "\(prefix)/bin/xmllint" --version 2>/dev/null
-            echo 'puts [info patchlevel]' | "\(prefix)/bin/tclsh8.6" | grep -q '^8\\.6'
-            "\(prefix)/bin/infocmp" xterm >/dev/null
-            \(RelocationChecks.loadsOwnLibraries(prefix, "\"\(prefix)/bin/openssl\" version"))
-            """, hidden: [])
+        let r = try runHidden(RelocationChecks.condaForgePrograms(prefix), hidden: [])
         #expect(r.status == 0, "programs failed: \(String(decoding: r.stdout, as: UTF8.self)) \(r.stderr)", sourceLocation: sourceLocation)
     }
 }

@@ -160,20 +160,11 @@ import Testing
         let env = try TestSupport.fixtureEnv("big")
         let dir = try TestSupport.temporaryDirectory("sigint")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestSupport.envpackBinary)
-        p.arguments = ["pack", "-q", "-p", env, "-o", dir + "/big.tar.zst"]
-        try p.run()
-        var started = false
-        for _ in 0..<300 {
-            if !((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).isEmpty { started = true; break }
-            usleep(10_000)
+        let run = try TestSupport.interruptEnvpack(["pack", "-q", "-p", env, "-o", dir + "/big.tar.zst"]) {
+            !((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).isEmpty
         }
-        usleep(100_000)
-        kill(p.processIdentifier, SIGINT)
-        p.waitUntilExit()
-        try #require(started, "the pack finished before it could be interrupted")
-        #expect(p.terminationStatus != 0)
+        try #require(run.started, "the pack finished before it could be interrupted")
+        #expect(run.status != 0)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
     }
 

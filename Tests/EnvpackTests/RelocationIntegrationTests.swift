@@ -22,6 +22,23 @@ func runHidden(_ script: String, hidden: [String]) throws -> TestSupport.Result 
 }
 
 enum RelocationChecks {
+    /// Bash that runs the real conda-forge set's programs at `root`.
+    static func condaForgePrograms(_ root: String) -> String {
+        """
+        "\(root)/bin/openssl" version -d | grep -qx 'OPENSSLDIR: "\(root)/ssl"'
+        "\(root)/bin/zstd" --version >/dev/null
+        "\(root)/bin/bsdtar" --version >/dev/null
+        "\(root)/bin/xmllint" --version 2>/dev/null
+        echo 'puts [info patchlevel]' | "\(root)/bin/tclsh8.6" | grep -q '^8\\.6'
+        "\(root)/bin/infocmp" xterm >/dev/null
+        [ "$("\(root)/bin/curl-config" --prefix)" = "\(root)" ]
+        [ "$("\(root)/bin/krb5-config" --prefix)" = "\(root)" ]
+        \(loadsOwnLibraries(root, "\"\(root)/bin/openssl\" version"))
+        \(loadsOwnLibraries(root, "\"\(root)/bin/xmllint\" --version"))
+        \(loadsOwnLibraries(root, "\"\(root)/bin/bsdtar\" --version"))
+        """
+    }
+
     /// A path of at least `length` characters under /tmp, not existing yet.
     static func longPath(_ length: Int, tag: String) -> String {
         var path = "/tmp/envpack-long-\(tag)-\(UUID().uuidString.prefix(6))"
@@ -99,19 +116,7 @@ enum RelocationChecks {
             \(RelocationChecks.loadsOwnLibraries(root, "\"\(root)/bin/greet\""))
             """
         case "conda-forge":
-            return """
-            "\(root)/bin/openssl" version -d | grep -qx 'OPENSSLDIR: "\(root)/ssl"'
-            "\(root)/bin/zstd" --version >/dev/null
-            "\(root)/bin/bsdtar" --version >/dev/null
-            "\(root)/bin/xmllint" --version 2>/dev/null
-            echo 'puts [info patchlevel]' | "\(root)/bin/tclsh8.6" | grep -q '^8\\.6'
-            "\(root)/bin/infocmp" xterm >/dev/null
-            [ "$("\(root)/bin/curl-config" --prefix)" = "\(root)" ]
-            [ "$("\(root)/bin/krb5-config" --prefix)" = "\(root)" ]
-            \(RelocationChecks.loadsOwnLibraries(root, "\"\(root)/bin/openssl\" version"))
-            \(RelocationChecks.loadsOwnLibraries(root, "\"\(root)/bin/xmllint\" --version"))
-            \(RelocationChecks.loadsOwnLibraries(root, "\"\(root)/bin/bsdtar\" --version"))
-            """
+            return RelocationChecks.condaForgePrograms(root)
         default:  // python
             return """
             [ "$("\(root)/bin/python3.12" -B -c 'import sys; print(sys.prefix)')" = "\(root)" ]

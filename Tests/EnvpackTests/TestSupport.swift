@@ -85,6 +85,26 @@ enum TestSupport {
         return result
     }
 
+    /// Starts envpack, waits until `started` says its work has begun, sends
+    /// SIGINT and waits for it. Returns whether it had started and its exit
+    /// status.
+    static func interruptEnvpack(_ arguments: [String], started: () -> Bool) throws -> (started: Bool, status: Int32) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: envpackBinary)
+        p.arguments = arguments
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var began = false
+        for _ in 0..<300 {
+            if started() { began = true; break }
+            usleep(10_000)
+        }
+        usleep(100_000)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        return (began, p.terminationStatus)
+    }
+
     /// Copies a tree with `cp -a` (keeps links, hardlinks and modes).
     static func copyTree(_ from: String, to: String) throws {
         let r = try run("/bin/cp", ["-a", from, to])

@@ -159,22 +159,12 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let archive = dir + "/big.tar.zst"
         try #require(try TestSupport.envpack(["pack", "-q", "-p", env, "-o", archive]).status == 0)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestSupport.envpackBinary)
-        p.arguments = ["unpack", "-q", archive, dir + "/dest"]
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        // Wait until extraction has started, then interrupt.
-        var started = false
-        for _ in 0..<200 {
-            if ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).contains(where: { $0.contains("envpack-unpack") }) { started = true; break }
-            usleep(10_000)
+        // Interrupted once extraction into the staging folder has begun.
+        let run = try TestSupport.interruptEnvpack(["unpack", "-q", archive, dir + "/dest"]) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).contains { $0.contains("envpack-unpack") }
         }
-        usleep(100_000)
-        kill(p.processIdentifier, SIGINT)
-        p.waitUntilExit()
-        try #require(started, "the unpack finished before it could be interrupted")
-        #expect(p.terminationStatus != 0)
+        try #require(run.started, "the unpack finished before it could be interrupted")
+        #expect(run.status != 0)
         let left = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0 != "big.tar.zst" }
         #expect(left.isEmpty, "left behind: \(left)")
     }

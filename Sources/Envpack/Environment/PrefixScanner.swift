@@ -21,8 +21,6 @@ public enum PrefixScanner {
         let env = try? CondaEnvironment.load(prefix: root)
         var tree = try entries ?? EnvironmentTree.walk(prefix: root)
         if entries == nil { EnvironmentTree.resolveHardlinks(&tree) }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buffer.deallocate() }
 
         var files: [PrefixFile] = []
         var index: [String: Int] = [:]
@@ -35,17 +33,8 @@ public enum PrefixScanner {
             let managed = env?.managed[entry.path]
             var detector = PrefixDetector(prefix: prefix, placeholder: managed?.entry.prefixPlaceholder)
             let full = root + "/" + entry.path
-            let fd = open(full, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw EnvpackError.unreadable(path: full, reason: errnoMessage()) }
-            defer { close(fd) }
-            while true {
-                let n = read(fd, buffer.baseAddress, buffer.count)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw EnvpackError.unreadable(path: full, reason: errnoMessage())
-                }
-                if n == 0 { break }
-                detector.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            do { try forEachChunk(of: full) { detector.feed($0) } } catch {
+                throw EnvpackError.unreadable(path: full, reason: error.reason)
             }
             do {
                 if let file = try detector.result(path: entry.path, absolutePath: full,

@@ -4,6 +4,7 @@
 // known) before it is used, and a file lock keeps two installs at once from
 // corrupting it.
 import Crypto
+import EnvpackRelocation
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -231,24 +232,16 @@ extension PackageCache {
 
 /// md5 (unless not wanted), sha256 and size of a file, read once.
 func hashFile(_ path: String, md5 wantMD5: Bool = true) throws -> (md5: String, sha256: String, size: Int) {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw EnvpackError.unreadable(path: path, reason: errnoMessage()) }
-    defer { close(fd) }
     var md5 = Insecure.MD5(), sha = SHA256()
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-    defer { buffer.deallocate() }
     var size = 0
-    while true {
-        let n = read(fd, buffer.baseAddress, buffer.count)
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw EnvpackError.unreadable(path: path, reason: errnoMessage())
+    do {
+        try forEachChunk(of: path) { chunk in
+            if wantMD5 { md5.update(bufferPointer: chunk) }
+            sha.update(bufferPointer: chunk)
+            size += chunk.count
         }
-        if n == 0 { break }
-        let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-        if wantMD5 { md5.update(bufferPointer: chunk) }
-        sha.update(bufferPointer: chunk)
-        size += n
+    } catch {
+        throw EnvpackError.unreadable(path: path, reason: error.reason)
     }
     return (wantMD5 ? hexString(md5.finalize()) : "", hexString(sha.finalize()), size)
 }

@@ -189,32 +189,15 @@ public enum Packer {
         let scan = PrefixScanner.isScanned(entry.path)
         var detector = PrefixDetector(prefix: prefix, placeholder: plan == nil ? managed?.entry.prefixPlaceholder : nil)
 
-        if let plan {
-            // --dest-prefix: the archive gets the relocated content.
-            do {
-                try streamEdited(fd: fd, size: entry.status.size, edits: plan.edits, path: full, buffer: buffer,
-                                 input: { hasher?.update(bufferPointer: $0) },
-                                 output: { try writer.write($0); detector.feed($0) })
-            } catch let error as FileIOError {
-                throw EnvpackError.unreadable(path: full, reason: error.reason)
-            }
-            progress.advance(bytes: entry.status.size)
-        } else {
-            var remaining = entry.status.size
-            while remaining > 0 {
-                let n = read(fd, buffer.baseAddress, min(buffer.count, remaining))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw EnvpackError.unreadable(path: full, reason: errnoMessage())
-                }
-                if n == 0 { throw EnvpackError.unreadable(path: full, reason: "file shrank while being packed") }
-                let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-                try writer.write(chunk)
-                hasher?.update(bufferPointer: chunk)
-                if scan { detector.feed(chunk) }
-                remaining -= n
-                progress.advance(bytes: n)
-            }
+        // One pass over the file: the hash sees the bytes on disk; the
+        // archive and the prefix search see what goes into the archive (with
+        // --dest-prefix, the relocated content; otherwise the same bytes).
+        do {
+            try streamEdited(fd: fd, size: entry.status.size, edits: edits, path: full, buffer: buffer,
+                             input: { hasher?.update(bufferPointer: $0); progress.advance(bytes: $0.count) },
+                             output: { try writer.write($0); if scan { detector.feed($0) } })
+        } catch let error as FileIOError {
+            throw EnvpackError.unreadable(path: full, reason: error.reason)
         }
         progress.advance(files: 1)
 
@@ -249,14 +232,12 @@ public enum Packer {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw EnvpackError.unreadable(path: helper, reason: errnoMessage()) }
-        let size = Int(st.st_size)
-        try writer.begin(path: path, kind: .file(size: size), mode: 0o755, mtime: mtime)
-        var remaining = size
-        while remaining > 0 {
-            let n = read(fd, buffer.baseAddress, min(buffer.count, remaining))
-            guard n > 0 else { throw EnvpackError.unreadable(path: helper, reason: n < 0 ? errnoMessage() : "file shrank") }
-            try writer.write(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-            remaining -= n
+        try writer.begin(path: path, kind: .file(size: Int(st.st_size)), mode: 0o755, mtime: mtime)
+        do {
+            try streamEdited(fd: fd, size: Int(st.st_size), edits: [], path: helper, buffer: buffer,
+                             input: { _ in }, output: { try writer.write($0) })
+        } catch let error as FileIOError {
+            throw EnvpackError.unreadable(path: helper, reason: error.reason)
         }
     }
 }

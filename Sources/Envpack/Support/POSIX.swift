@@ -86,12 +86,6 @@ func directoryEntries(_ path: String) throws(EnvpackError) -> [String]? {
     return names
 }
 
-/// Reads a whole (small) file.
-func readSmallFile(_ path: String) -> [UInt8]? {
-    guard let data = FileManager.default.contents(atPath: path) else { return nil }
-    return [UInt8](data)
-}
-
 /// Standardised absolute path without following symlinks.
 public func absolutePath(_ path: String) -> String {
     let base = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path

@@ -100,6 +100,7 @@ final class StagedFolder {
     /// `undoCommit()`. For a mount point the staged entries move up.
     func commit() throws {
         precondition(state == .staging)
+        FaultPoint.reached("staged")
         if isMountPoint {
             try moveUp()
         } else if replacing {

@@ -54,15 +54,11 @@ final class StagedFolder {
         guard status.kind == .directory else {
             throw EnvpackError.writeFailed(path: destination, reason: "exists and is not a folder")
         }
-        let items: [String]
-        do {
-            guard let names = try directoryEntries(destination) else {
-                throw EnvpackError.unreadable(path: destination, reason: errnoMessage())
-            }
-            items = names
+        guard let empty = isEmptyFolder(destination) else {
+            throw EnvpackError.unreadable(path: destination, reason: errnoMessage())
         }
         var replacing = false
-        if !items.isEmpty {
+        if !empty {
             guard isEnvironment(destination) else {
                 throw EnvpackError.invalidOption("\(destination) is not empty and is not a conda environment (no conda-meta/ folder): envpack replaces only an empty folder or an environment, even with --force; choose a new or empty folder")
             }
@@ -76,6 +72,20 @@ final class StagedFolder {
             throw EnvpackError.invalidOption("\(destination) is a mount point and not empty: empty it first")
         }
         return (replacing, mountPoint)
+    }
+
+    /// Whether a folder has no entries (nil: unreadable). Names are not
+    /// decoded: any entry at all counts.
+    static func isEmptyFolder(_ path: String) -> Bool? {
+        guard let dir = opendir(path) else { return nil }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let dot = withUnsafeBytes(of: entry.pointee.d_name) { name in
+                name[0] == 0x2E && (name[1] == 0 || (name[1] == 0x2E && name[2] == 0))
+            }
+            if !dot { return false }
+        }
+        return true
     }
 
     /// A folder --force may replace: one with a real conda-meta/ folder.
@@ -105,7 +115,7 @@ final class StagedFolder {
             try moveUp()
         } else if replacing {
             // Still an environment (or emptied) since the check?
-            guard Self.isEnvironment(destination) || ((try? directoryEntries(destination)) ?? nil)?.isEmpty == true else {
+            guard Self.isEnvironment(destination) || Self.isEmptyFolder(destination) == true else {
                 throw EnvpackError.invalidOption("\(destination) changed and is no longer a conda environment: not replacing it")
             }
             try swap()

@@ -97,6 +97,10 @@ final class StagedFolder {
     /// (inside it, for a mount point).
     init(destination path: String, kind: String, force: Bool) throws {
         destination = absolutePath(path)
+        // The lock file records DEST one per line (see StagingLeftovers).
+        guard !destination.contains("\n") else {
+            throw EnvpackError.invalidOption("\(destination.debugDescription): a destination with a line break in its name is not supported")
+        }
         let parent = (destination as NSString).deletingLastPathComponent
         (replacing, isMountPoint) = try Self.check(destination: destination, force: force)
         destinationExisted = FileStatus.lstat(destination) != nil

@@ -118,7 +118,7 @@ enum StagingLeftovers {
 
     /// Folders named by envpack before 0.3, which had no lock.
     private static func reclaimOldStyle(in folder: String, inside: Bool, removed: inout [String], events: inout [String]) {
-        guard let names = try? directoryEntries(folder) else { return }
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
         for name in names {
             guard let old = parseOldName(name), old.base.isEmpty == inside else { continue }
             let path = folder + "/" + name

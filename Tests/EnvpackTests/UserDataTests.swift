@@ -305,6 +305,49 @@ enum UserDataSupport {
         #expect(left.contains(".other.envpack-old-\(dead)") && r.stderr.contains("remove it yourself"), "\(r.stderr)")
     }
 
+    /// Only envpack's own old names are taken for leftovers.
+    @Test func oldNamesAreParsedStrictly() {
+        #expect(StagingLeftovers.parseOldName(".env.envpack-unpack-123")! == ("env", "unpack", 123))
+        #expect(StagingLeftovers.parseOldName(".my.env.envpack-install-7")! == ("my.env", "install", 7))
+        #expect(StagingLeftovers.parseOldName(".env.envpack-old-99")! == ("env", "old", 99))
+        #expect(StagingLeftovers.parseOldName(".envpack-unpack-42")! == ("", "unpack", 42))
+        for name in ["env.envpack-unpack-1", ".env.envpack-unpack-", ".env.envpack-unpack-12a", ".env.envpack-unpack-0",
+                     ".env.envpack-unpack-1234567890", ".envpack-unpack-1-2", ".envpack-unpack-1-2.lock", ".envpack-old-5",
+                     ".env.envpack-tmp-5", "..envpack-unpack-5x", ".env.envpack-unpack--5"] {
+            #expect(StagingLeftovers.parseOldName(name) == nil, "\(name)")
+        }
+    }
+
+    /// A lock file whose record points elsewhere (forged, or from another
+    /// folder) is not acted on: nothing outside the parent moves.
+    @Test func forgedRecordsAreNotFollowed() throws {
+        let dir = try TestSupport.temporaryDirectory("forged")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let archive = dir + "/env.tar.zst"
+        try S.pack(try TestSupport.fixtureEnv("demo"), archive)
+        let parent = dir + "/envs"
+        let victim = dir + "/victim"
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: victim + "/conda-meta", withIntermediateDirectories: true)
+        let before = try S.snapshot(dir)
+        let staging = parent + "/.envpack-unpack-999999-1"
+        try FileManager.default.createDirectory(atPath: staging + ".old", withIntermediateDirectories: true)
+        try "pid 999999\ndest \(victim)\nstate swap\naside \(staging).old\nincoming 1:1\n"
+            .write(toFile: staging + ".lock", atomically: false, encoding: .utf8)
+        let moveup = parent + "/.envpack-install-999999-2"
+        try FileManager.default.createDirectory(atPath: moveup + "/bin", withIntermediateDirectories: true)
+        try "pid 999999\ndest \(victim)\nstate moveup\n".write(toFile: moveup + ".lock", atomically: false, encoding: .utf8)
+        let r = try S.envpack(["unpack", "-q", archive, parent + "/next"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("does not make sense") && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        for path in [staging + ".old", staging + ".lock", moveup, moveup + ".lock"] {
+            #expect(FileStatus.lstat(path) != nil, "\(path) was removed")
+        }
+        for path in [staging + ".old", staging + ".lock", moveup + "/bin", moveup, moveup + ".lock"] { try FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.removeItem(atPath: parent + "/next")
+        #expect(try S.snapshot(dir) == before, "something outside the leftovers changed")
+    }
+
     /// A kill -9 in the middle of a --force replacement: with the atomic
     /// exchange DEST holds the new environment at once; with the two-rename
     /// fallback the next run puts the old one back. Unpack and install.

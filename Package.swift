@@ -34,7 +34,7 @@ let package = Package(
         // Everything else: the conda model, scanning, archive I/O, packing,
         // installing.
         .target(name: "Envpack", dependencies: [
-            "EnvpackRelocation", "CArchive", "CZstd", "CLZMA",
+            "EnvpackRelocation", "CArchive", "CZstd", "CLZMA", "CSupport",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 

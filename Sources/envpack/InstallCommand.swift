@@ -35,7 +35,7 @@ struct InstallCommand: ParsableCommand {
     @Flag(help: "Copy files instead of hardlinking them from the cache.")
     var copy = false
 
-    @Flag(help: "Replace a non-empty PREFIX (swapped out only when the new one is complete); install a spec for another platform.")
+    @Flag(help: "Replace PREFIX when it is a conda environment (a folder with conda-meta/; anything else is refused), exchanged only when the new one is complete; install a spec for another platform.")
     var force = false
 
     @Flag(help: "Byte-compile noarch python packages with the environment's python.")

@@ -20,10 +20,10 @@ struct UnpackCommand: ParsableCommand {
     @Argument(help: "The archive, or - for standard input.")
     var archive: String
 
-    @Argument(help: "Where the environment goes. Must not exist, or be empty.")
+    @Argument(help: "Where the environment goes. Must not exist, or be empty (or an environment, with --force).")
     var destination: String
 
-    @Flag(help: "Replace a non-empty DEST (it is swapped out only once the new environment is complete).")
+    @Flag(help: "Replace DEST when it is a conda environment (a folder with conda-meta/); anything else is refused. The two are exchanged only once the new environment is complete.")
     var force = false
 
     @Flag(help: "Restore the owners recorded in the archive (default: the current user owns everything).")

@@ -112,8 +112,12 @@ import Testing
         try FileManager.default.createDirectory(atPath: dest, withIntermediateDirectories: true)
         try Data("mine".utf8).write(to: URL(fileURLWithPath: dest + "/keep.txt"))
         let refused = try TestSupport.envpack(["unpack", "-q", archive, dest])
-        #expect(refused.status != 0 && refused.stderr.contains("--force"))
+        #expect(refused.status != 0 && refused.stderr.contains("not a conda environment"))
         #expect(FileManager.default.fileExists(atPath: dest + "/keep.txt"))
+        // --force replaces only an environment (a folder with conda-meta/).
+        try FileManager.default.createDirectory(atPath: dest + "/conda-meta", withIntermediateDirectories: true)
+        let needsForce = try TestSupport.envpack(["unpack", "-q", archive, dest])
+        #expect(needsForce.status != 0 && needsForce.stderr.contains("--force"))
         let forced = try TestSupport.envpack(["unpack", "-q", "--force", archive, dest])
         #expect(forced.status == 0, "\(forced.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dest + "/keep.txt"))

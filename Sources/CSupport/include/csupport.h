@@ -8,4 +8,22 @@
 const void *envpack_memmem(const void *haystack, size_t haystack_len,
                            const void *needle, size_t needle_len);
 
+/// renameat2(2)'s flags (linux/fs.h), for envpack_renameat2.
+#define ENVPACK_RENAME_NOREPLACE 1u
+#define ENVPACK_RENAME_EXCHANGE 2u
+
+/// renameat2(2) through syscall(2): glibc's wrapper is newer than some
+/// systems envpack runs on. Returns 0, or -1 with errno set (EINVAL or
+/// ENOSYS where the filesystem or kernel lacks the flag).
+int envpack_renameat2(int olddirfd, const char *oldpath,
+                      int newdirfd, const char *newpath, unsigned int flags);
+
+/// Points standard output and standard error at /dev/null, from a signal
+/// handler (async-signal-safe): after SIGHUP the terminal is gone, and a
+/// write to it must not end the process before it has cleaned up.
+void envpack_silence_output(void);
+
+/// Whether `sig` is ignored (SIG_IGN), as under nohup.
+int envpack_signal_ignored(int sig);
+
 #endif

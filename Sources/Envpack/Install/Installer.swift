@@ -65,25 +65,24 @@ public enum Installer {
         for clobber in plan.clobbered { log("warning: \(clobber) (the later package wins, as in conda)") }
         for script in plan.linkScripts where !options.runLinkScripts { log("note: link script \(script) not run (use --run-link-scripts)") }
 
-        let folder = try StagedFolder(destination: prefix, kind: "install", force: options.force)
         Interruption.watch()
+        let folder = try StagedFolder(destination: prefix, kind: "install", force: options.force)
         let staging = folder.staging
         do {
             let files = try Linker(staging: staging, prefix: prefix, copy: options.copy).link(plan)
             if options.compilePyc { try compilePyc(plan, staging: staging) }
             try writeHistory(plan, staging: staging, command: options.commandLine)
             try Interruption.check()
-            let previous = try folder.commit()
+            try folder.commit()
             if options.runLinkScripts {
                 // Link scripts need the real prefix; if one fails, the new
                 // environment goes and the previous one (if any) comes back.
                 do { try runLinkScripts(plan, prefix: prefix) } catch {
-                    try? FileManager.default.removeItem(atPath: prefix)
-                    if let previous { _ = rename(previous, prefix) }
+                    try folder.undoCommit()
                     throw error
                 }
             }
-            if let previous { try? FileManager.default.removeItem(atPath: previous) }
+            folder.finish()
             return InstallSummary(prefix: prefix, packages: plan.packages.count, files: files,
                                   clobbered: plan.clobbered, linkScripts: plan.linkScripts)
         } catch {

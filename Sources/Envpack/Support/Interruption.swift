@@ -1,7 +1,12 @@
-// Ctrl-C (SIGINT) and SIGTERM during unpack or install: the handler only
-// sets a flag; the extraction and linking loops check it and throw, so the
-// usual failure path removes the staging folder. A second signal ends the
-// process at once.
+// Ctrl-C (SIGINT), SIGTERM and SIGHUP (a closed terminal, a dropped ssh
+// session) during unpack or install: the handler only sets a flag; the
+// extraction and linking loops check it and throw, so the usual failure path
+// removes the staging folder. After SIGHUP the terminal is gone, so standard
+// output and error are pointed at /dev/null first: a write to a hung-up
+// terminal must not end the process before it has cleaned up. A second
+// signal ends the process at once (a later run reclaims what it left, see
+// OwnedFolder). A SIGHUP that the parent ignores (nohup) stays ignored.
+import CSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,7 +18,8 @@ enum Interruption {
     static func watch() {
         signal(SIGINT, handle)
         signal(SIGTERM, handle)
-        unblock([SIGINT, SIGTERM])
+        if envpack_signal_ignored(SIGHUP) == 0 { signal(SIGHUP, hangUp) }
+        unblock([SIGINT, SIGTERM, SIGHUP])
     }
 
     /// A parent may start us with these signals blocked (Foundation's
@@ -31,6 +37,12 @@ enum Interruption {
     }
 
     private static let handle: @convention(c) (Int32) -> Void = { signal in
+        if requested != 0 { _exit(128 + signal) }
+        requested = 1
+    }
+
+    private static let hangUp: @convention(c) (Int32) -> Void = { signal in
+        envpack_silence_output()
         if requested != 0 { _exit(128 + signal) }
         requested = 1
     }

@@ -59,7 +59,11 @@ final class OwnedFolder: @unchecked Sendable {
         }
     }
 
-    deinit { release() }
+    /// A folder still there at the end (an error path that neither removed
+    /// nor committed it) keeps its lock file, so a later run reclaims it.
+    deinit {
+        if FileStatus.lstat(path) == nil { release() } else { abandon() }
+    }
 
     /// Replaces the lock file's text: what a later run needs to finish or undo
     /// this process's work if it dies (for example the two sides of a swap).
@@ -80,6 +84,24 @@ final class OwnedFolder: @unchecked Sendable {
         lockFD = -1
     }
 
+    /// Lets the lock go but keeps the lock file: the folder could not be
+    /// removed, and a later run will try again.
+    func abandon() {
+        guard lockFD >= 0 else { return }
+        close(lockFD)
+        lockFD = -1
+    }
+
+    /// What `resolve` decides for a stale folder.
+    enum Recovery {
+        /// Remove the folder (the default).
+        case remove
+        /// Dealt with: drop the lock file.
+        case done
+        /// Leave the folder and its lock file for a later run or the user.
+        case keep
+    }
+
     /// Removes the folders of `kind` in `parent` whose owners are gone.
     /// `recover` sees each such folder with its lock file's text first and may
     /// deal with it itself (returning true); otherwise the folder is removed.
@@ -87,6 +109,13 @@ final class OwnedFolder: @unchecked Sendable {
     @discardableResult
     static func reclaimStale(in parent: String, kind: String,
                              recover: (_ folder: String, _ note: String) -> Bool = { _, _ in false }) -> [String] {
+        reclaimStale(in: parent, kind: kind, resolve: { recover($0, $1) ? .done : .remove })
+    }
+
+    /// Like reclaimStale(in:kind:recover:), with a three-way decision.
+    @discardableResult
+    static func reclaimStale(in parent: String, kind: String,
+                             resolve: (_ folder: String, _ note: String) -> Recovery) -> [String] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return [] }
         var reclaimed: [String] = []
         for name in names where name.hasPrefix(namePrefix(kind)) && name.hasSuffix(".lock") {
@@ -96,17 +125,27 @@ final class OwnedFolder: @unchecked Sendable {
             defer { close(fd) }
             // Held: its owner is alive. Replaced since we opened it: not ours to judge.
             guard flock(fd, LOCK_EX | LOCK_NB) == 0, sameFile(fd, lock) else { continue }
+            // Another user's lock file (a shared folder such as /tmp): not ours.
+            var owner = stat()
+            guard fstat(fd, &owner) == 0, owner.st_uid == geteuid() else { continue }
             let folder = String(lock.dropLast(".lock".count))
-            var text = [UInt8](repeating: 0, count: 4096)
+            var text = [UInt8](repeating: 0, count: 16384)
             let n = text.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
             let note = String(decoding: text.prefix(max(0, n)), as: UTF8.self)
-            if !recover(folder, note), let status = FileStatus.lstat(folder) {
-                if status.kind == .directory {
-                    guard (try? FileManager.default.removeItem(atPath: folder)) != nil else { continue }
-                } else {
-                    unlink(folder)
+            switch resolve(folder, note) {
+            case .keep:
+                continue
+            case .done:
+                break
+            case .remove:
+                if let status = FileStatus.lstat(folder) {
+                    if status.kind == .directory {
+                        guard (try? FileManager.default.removeItem(atPath: folder)) != nil else { continue }
+                    } else {
+                        unlink(folder)
+                    }
+                    reclaimed.append(folder)
                 }
-                reclaimed.append(folder)
             }
             unlink(lock)
         }

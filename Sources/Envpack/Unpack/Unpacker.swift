@@ -4,7 +4,7 @@
 // renamed into place (StagedFolder). A failure (a truncated or corrupt archive, a refused
 // entry, a prefix that does not fit) removes the staging folder, so the
 // destination is never left half-made. A kill -9 leaves only the staging
-// folder, named `.NAME.envpack-unpack-PID`, beside it.
+// folder (`.envpack-unpack-PID-N`, beside it), which the next run removes.
 import EnvpackRelocation
 import Foundation
 #if canImport(Glibc)
@@ -35,12 +35,13 @@ public struct UnpackSummary: Sendable {
 
 public enum Unpacker {
     public static func unpack(_ options: UnpackOptions, log: @escaping (String) -> Void = { _ in }) throws -> UnpackSummary {
-        let folder = try StagedFolder(destination: options.destination, kind: "unpack", force: options.force)
         Interruption.watch()
+        let folder = try StagedFolder(destination: options.destination, kind: "unpack", force: options.force)
         do {
             let summary = try extractAndRelocate(options, into: folder.staging, finalPath: folder.destination, log: log)
             try Interruption.check()
-            if let old = try folder.commit() { try? FileManager.default.removeItem(atPath: old) }
+            try folder.commit()
+            folder.finish()
             return summary
         } catch {
             folder.discard()

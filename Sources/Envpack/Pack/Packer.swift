@@ -17,45 +17,84 @@ public enum Packer {
     static let chunkSize = 1 << 20
 
     public static func pack(_ options: PackOptions) throws -> PackSummary {
-        let env = try CondaEnvironment.load(prefix: options.prefix)
+        let loaded = try CondaEnvironment.load(prefix: options.prefix)
+        // Walk and read through the resolved path; look for the prefix the
+        // files hold (the path given, its realpath, or where a hand-copied
+        // environment came from).
+        let spellings = PrefixSpellings.resolve(given: options.prefix, env: loaded)
+        let env = loaded.withPrefix(spellings.resolved)
+        var warnings: [String] = []
+        if spellings.isForeign {
+            warnings.append("\(spellings.given) was copied or moved by hand from \(spellings.effective) and never relocated (its files name \(spellings.effective)): packing it with \(spellings.effective) as the prefix to replace; `envpack relocate \(spellings.given) --from \(spellings.effective)` fixes the environment itself")
+        }
         if FileManager.default.fileExists(atPath: env.prefix + "/" + Journal.relativePath) {
             throw EnvpackError.invalidOption("\(env.prefix) is half-relocated (an interrupted relocation left \(Journal.relativePath)): run its bin/envpack-unpack or envpack relocate first")
         }
         let helper = try options.helperPath ?? HelperLocator.locate()
         let outputAbsolute = options.output == "-" ? nil : absolutePath(options.output)
+        let outputResolved = outputAbsolute.map { PrefixSpellings.realPath(parentDirectory($0)).map { p in p + "/" + lastComponent(outputAbsolute!) } ?? $0 }
+        let filter = options.filter.rules.contains(.excludeCondaState) ? options.filter : PathFilter.withCondaState(options.filter.rules)
 
         var tree = try EnvironmentTree.walk(prefix: env.prefix).filter { e in
             if e.path == generatedFolder || e.path.hasPrefix(generatedFolder + "/") { return false }
             if generatedPaths.contains(e.path) && env.managed[e.path] == nil { return false }
-            if let outputAbsolute, env.prefix + "/" + e.path == outputAbsolute { return false }
+            if let outputAbsolute, env.prefix + "/" + e.path == outputAbsolute || spellings.given + "/" + e.path == outputAbsolute { return false }
+            if let outputResolved, env.prefix + "/" + e.path == outputResolved { return false }
             return true
         }
         let present = Set(tree.map(\.path))
-        tree = options.filter.apply(tree)
+        let left = tree.filter { !filter.keeps($0.path) && PathFilter.isCondaState($0.path) && !$0.path.contains("/") }.map(\.path)
+        if !left.isEmpty {
+            warnings.append("left out, as conda-pack does (a base install's package cache, other environments, locks; --include brings them back): " + left.joined(separator: ", "))
+        }
+        tree = filter.apply(tree)
         if options.format.supportsHardlinks { EnvironmentTree.resolveHardlinks(&tree) }
 
-        if !options.ignoreMissingFiles {
-            let missing = EnvironmentChecks.missingFiles(in: env, present: present, filter: options.filter)
-            if !missing.isEmpty { throw EnvpackError.missingFiles(missing) }
+        // pip over conda: files a pip distribution's RECORD owns now.
+        let pip = PipOwnership.load(prefix: env.prefix, entries: tree, env: env)
+        var clobbered: [String: Set<String>] = [:]
+        for (path, dist) in pip.owner {
+            if let owner = env.owner(of: path) { clobbered[owner, default: []].insert(dist) }
+        }
+        for owner in clobbered.keys.sorted() {
+            warnings.append("files of \(owner) were replaced by pip (\(clobbered[owner]!.sorted().joined(separator: ", "))): packed as unmanaged files")
+        }
+
+        let missingAll = EnvironmentChecks.missingFiles(in: env, present: present, filter: filter, pip: pip)
+        if !missingAll.replacedByPip.isEmpty {
+            for (owner, dist) in missingAll.replacedByPip.sorted(by: { $0.key < $1.key }) {
+                warnings.append("\(owner) was replaced wholesale by pip (\(dist)): its missing files are not an error")
+            }
+        }
+        if !options.ignoreMissingFiles && !missingAll.missing.isEmpty {
+            throw EnvpackError.missingFiles(missingAll.missing)
         }
         if !options.ignoreEditablePackages {
             let editable = EnvironmentChecks.editableInstalls(prefix: env.prefix, entries: tree)
             if !editable.isEmpty { throw EnvpackError.editablePackages(editable) }
         }
-        // Packages whose recorded size already disagrees fail before any output.
-        let changed = tree.compactMap { e -> String? in
-            guard e.status.kind == .regular, let m = env.managed[e.path], m.hasPrefixInfo,
-                  m.entry.prefixPlaceholder == nil, m.entry.sha256InPrefix == nil,
-                  let size = m.entry.sizeInBytes, size != e.status.size else { return nil }
-            return "\(e.path) (\(env.records[m.recordIndex].distName))"
+        // Absolute symlinks that leave the environment: kept, but named.
+        let outside = tree.filter { e in
+            guard e.status.kind == .symlink, let t = e.linkTarget, t.hasPrefix("/") else { return false }
+            return ![env.prefix, spellings.given, spellings.effective].contains { t == $0 || t.hasPrefix($0 + "/") }
+        }.map { "\($0.path) -> \($0.linkTarget ?? "")" }
+        if !outside.isEmpty {
+            warnings.append("absolute symlinks point outside the environment (kept as they are; they will point at the same place on the target machine): " + outside.joined(separator: ", "))
         }
-        if !changed.isEmpty { throw EnvpackError.changedFiles(changed) }
+
+        // Files whose size already shows a change fail before any output.
+        let checks = fileChecks(tree, env: env, pip: pip)
+        let changed = tree.compactMap { e -> String? in
+            guard e.status.kind == .regular, let c = checks[e.path], c.sizeDiffers(e.status.size) else { return nil }
+            return "\(e.path) (\(env.owner(of: e.path) ?? "?"))"
+        }
+        if !changed.isEmpty && !options.ignoreChangedFiles { throw EnvpackError.changedFiles(changed) }
 
         // --dest-prefix: find every prefix-bearing file first and plan its
         // edits, so a destination that cannot work fails before any output.
         var plans: [String: FilePlan] = [:]
-        if let dest = options.destPrefix.map(absolutePath), dest != env.prefix {
-            let found = try PrefixScanner.scan(root: env.prefix, prefix: env.prefix, entries: tree)
+        if let dest = options.destPrefix.map(absolutePath), dest != spellings.effective {
+            let found = try PrefixScanner.scan(root: env.prefix, prefix: spellings.effective, entries: tree)
             var relocator = Relocator(root: env.prefix, to: dest)
             relocator.requireWritable = false
             for plan in try relocator.plan(found).files { plans[plan.file.path] = plan }
@@ -67,15 +106,49 @@ public enum Packer {
         let writer = try ArchiveWriter(fd: output.fd, format: options.format, level: options.compressLevel,
                                        threads: threads, displayPath: output.displayPath)
         do {
-            let summary = try writeEntries(tree, env: env, plans: plans, helper: helper, clamp: clamp,
-                                           writer: writer, options: options, outputName: output.displayPath)
+            let context = Context(env: env, prefix: spellings.effective, checks: checks, pip: pip,
+                                  rewrittenShebangs: previousShebangs(env.prefix))
+            var summary = try writeEntries(tree, context: context, plans: plans, helper: helper, clamp: clamp,
+                                           writer: writer, options: options, outputName: output.displayPath,
+                                           warnings: &warnings)
             try writer.finish()
             try output.commit()
+            summary.warnings = warnings + summary.warnings
+            if !changed.isEmpty {
+                summary.warnings.append("packed although files were changed since they were installed (--ignore-changed-files): " + changed.joined(separator: ", "))
+            }
             return summary
         } catch {
             writer.abandon()
             throw error
         }
+    }
+
+    /// What the read of each managed file must show; files pip owns now
+    /// are not conda's any more.
+    static func fileChecks(_ tree: [TreeEntry], env: CondaEnvironment, pip: PipOwnership) -> [String: FileCheck] {
+        var checks: [String: FileCheck] = [:]
+        for e in tree where e.status.kind == .regular && pip.owner[e.path] == nil {
+            if let m = env.managed[e.path], let c = FileCheck.expectation(path: e.path, managed: m) { checks[e.path] = c }
+        }
+        return checks
+    }
+
+    /// Scripts whose #! line an earlier relocation by envpack rewrote (a
+    /// trampoline cannot be put back to the package's bytes).
+    static func previousShebangs(_ prefix: String) -> Set<String> {
+        guard let text = try? String(contentsOfFile: prefix + "/" + Manifest.relativePath, encoding: .utf8),
+              let manifest = try? Manifest(parsing: text) else { return [] }
+        return Set(manifest.files.filter(\.isShebang).map(\.path))
+    }
+
+    struct Context {
+        var env: CondaEnvironment
+        /// The prefix the files hold.
+        var prefix: String
+        var checks: [String: FileCheck]
+        var pip: PipOwnership
+        var rewrittenShebangs: Set<String>
     }
 
     /// The default mtime clamp: when conda last changed the environment.
@@ -84,10 +157,11 @@ public enum Packer {
             ?? FileStatus.lstat(prefix + "/conda-meta")?.mtime ?? 0
     }
 
-    private static func writeEntries(_ tree: [TreeEntry], env: CondaEnvironment, plans: [String: FilePlan],
+    private static func writeEntries(_ tree: [TreeEntry], context: Context, plans: [String: FilePlan],
                                      helper: String, clamp: Int,
                                      writer: ArchiveWriter, options: PackOptions,
-                                     outputName: String) throws -> PackSummary {
+                                     outputName: String, warnings: inout [String]) throws -> PackSummary {
+        let env = context.env
         let root = options.arcroot.split(separator: "/").joined(separator: "/")
         func archivePath(_ path: String) -> String { root.isEmpty ? path : root + "/" + path }
 
@@ -101,6 +175,7 @@ public enum Packer {
         var prefixFileIndex: [String: Int] = [:]
         var changed: [String] = []
         var bytesRead = 0
+        let destPrefix = options.destPrefix.map(absolutePath)
 
         for entry in tree {
             let mtime = min(entry.status.mtime, clamp)
@@ -117,14 +192,17 @@ public enum Packer {
                     if let i = prefixFileIndex[target] { prefixFiles[i].hardlinks.append(entry.path) }
                     continue
                 }
-                let managed = env.managed[entry.path]
-                let result = try streamFile(entry, env: env, managed: managed, plan: plans[entry.path],
-                                            prefix: options.destPrefix.map(absolutePath) ?? env.prefix,
+                // A file pip owns now is packed as an unmanaged one.
+                let managed = context.pip.owner[entry.path] == nil ? env.managed[entry.path] : nil
+                let result = try streamFile(entry, context: context, managed: managed, plan: plans[entry.path],
+                                            prefix: destPrefix ?? context.prefix,
                                             mtime: mtime, archivePath: path,
                                             buffer: buffer, writer: writer, progress: progress)
                 bytesRead += entry.status.size
                 if result.changed {
-                    changed.append("\(entry.path) (\(managed.map { env.records[$0.recordIndex].distName } ?? "?"))")
+                    let line = "\(entry.path) (\(managed.map { env.records[$0.recordIndex].distName } ?? "?"))"
+                    if !options.ignoreChangedFiles { throw EnvpackError.changedFiles([line]) }
+                    changed.append(line)
                 }
                 if let file = result.prefixFile {
                     prefixFileIndex[entry.path] = prefixFiles.count
@@ -134,7 +212,10 @@ public enum Packer {
                 continue
             }
         }
-        if !changed.isEmpty { throw EnvpackError.changedFiles(changed) }
+        var extra: [String] = []
+        if !changed.isEmpty {
+            extra.append("packed although files were changed since they were installed (--ignore-changed-files): " + changed.joined(separator: ", "))
+        }
 
         // The helper, and conda-pack's name for it.
         try writeHelper(helper, at: archivePath("bin/envpack-unpack"), mtime: clamp, writer: writer, buffer: buffer)
@@ -148,25 +229,27 @@ public enum Packer {
         }
 
         var manifest = Manifest(
-            prefix: options.destPrefix.map(absolutePath) ?? env.prefix,
+            prefix: destPrefix ?? context.prefix,
             packages: env.records.map { ManifestPackage(name: $0.name, version: $0.version, build: $0.build, channel: $0.channelName) },
             files: prefixFiles)
-        if manifest.prefix != env.prefix { manifest.previousPrefixes = [env.prefix] }
+        if manifest.prefix != context.prefix { manifest.previousPrefixes = [context.prefix] }
         let text = Array(manifest.serialized().utf8)
         try writer.begin(path: archivePath(generatedFolder), kind: .directory, mode: 0o755, mtime: clamp)
         try writer.begin(path: archivePath(Manifest.relativePath), kind: .file(size: text.count), mode: 0o644, mtime: clamp)
         try text.withUnsafeBytes { try writer.write($0) }
         progress.finish()
         let generated = 4 + ActivationScripts.files.filter { env.managed[$0.path] == nil }.count
-        return PackSummary(output: outputName, entries: tree.count + generated, bytesRead: bytesRead, manifest: manifest)
+        return PackSummary(output: outputName, entries: tree.count + generated, bytesRead: bytesRead,
+                           manifest: manifest, warnings: extra)
     }
 
-    /// Streams one regular file into the archive, checking its hash against
-    /// the record and looking for the prefix on the way.
-    private static func streamFile(_ entry: TreeEntry, env: CondaEnvironment, managed: CondaEnvironment.ManagedPath?,
+    /// Streams one regular file into the archive, checking it against its
+    /// record (FileCheck) and looking for the prefix on the way.
+    private static func streamFile(_ entry: TreeEntry, context: Context, managed: CondaEnvironment.ManagedPath?,
                                    plan: FilePlan?, prefix: String,
                                    mtime: Int, archivePath: String, buffer: UnsafeMutableRawBufferPointer,
                                    writer: ArchiveWriter, progress: Progress) throws -> (prefixFile: PrefixFile?, changed: Bool) {
+        let env = context.env
         let full = env.prefix + "/" + entry.path
         let fd = open(full, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw EnvpackError.unreadable(path: full, reason: errnoMessage()) }
@@ -177,34 +260,29 @@ public enum Packer {
         let size = entry.status.size + edits.reduce(0) { $0 + $1.replacement.count - $1.expected.count }
         try writer.begin(path: archivePath, kind: .file(size: size), mode: entry.status.mode, mtime: mtime)
 
-        // The hash the file should have now: after conda patched it if it did.
-        var expected: String? = managed?.entry.sha256InPrefix
-        if expected == nil, let m = managed, m.hasPrefixInfo, m.entry.prefixPlaceholder == nil {
-            expected = m.entry.sha256
-        }
-        var hasher = expected.map { _ in SHA256() }
+        let check = managed == nil ? nil : context.checks[entry.path]
+        var hasher = check?.rawHash != nil ? SHA256() : nil
+        var replacing = check.flatMap { c in c.placeholderHash.map { _ in ReplacingHasher(needle: context.prefix, replacement: c.placeholder ?? "") } }
         // Compiled python files hold source paths python fixes up itself on
         // import; rewriting them would only risk the move. conda-meta keeps
         // the history of the environment where it was built, as conda does.
         let scan = PrefixScanner.isScanned(entry.path)
         var detector = PrefixDetector(prefix: prefix, placeholder: plan == nil ? managed?.entry.prefixPlaceholder : nil)
 
-        // One pass over the file: the hash sees the bytes on disk; the
+        // One pass over the file: the hashes see the bytes on disk; the
         // archive and the prefix search see what goes into the archive (with
         // --dest-prefix, the relocated content; otherwise the same bytes).
         do {
             try streamEdited(fd: fd, size: entry.status.size, edits: edits, path: full, buffer: buffer,
-                             input: { hasher?.update(bufferPointer: $0); progress.advance(bytes: $0.count) },
+                             input: { hasher?.update(bufferPointer: $0); replacing?.update($0); progress.advance(bytes: $0.count) },
                              output: { try writer.write($0); if scan { detector.feed($0) } })
         } catch let error as FileIOError {
             throw EnvpackError.unreadable(path: full, reason: error.reason)
         }
         progress.advance(files: 1)
 
-        var hashDiffers = false
-        if let expected, let digest = hasher?.finalize() {
-            hashDiffers = hexString(digest) != expected.lowercased()
-        }
+        let rawDigest = hasher.map { hexString($0.finalize()) }
+        let replacedDigest = replacing?.finalize()
         let recordMode = PrefixScanner.recordMode(managed)
         var file: PrefixFile?
         do {
@@ -218,11 +296,14 @@ public enum Packer {
             let offsets = Set(file?.offsets ?? [])
             file?.room = Relocator.room(after: plan.edits, old: plan.file.room).filter { offsets.contains($0.key) }
         }
-        // A record's sha256_in_prefix is the hash for the prefix conda
-        // installed into. A file that holds this environment's prefix was
-        // patched for it (or moved here with conda-pack), so its hash cannot
-        // be compared; any other difference is a real change.
-        return (file, hashDiffers && file == nil && plan == nil)
+        var changed = false
+        if let check {
+            changed = !check.unchanged(size: entry.status.size, rawDigest: rawDigest, replacedDigest: replacedDigest,
+                                       holdsPrefix: file != nil || plan != nil, isBinary: detector.isELF || file?.mode == .binary)
+            // A #! line envpack turned into a trampoline cannot be put back.
+            if changed && check.hasPlaceholder && context.rewrittenShebangs.contains(entry.path) { changed = false }
+        }
+        return (file, changed)
     }
 
     private static func writeHelper(_ helper: String, at path: String, mtime: Int, writer: ArchiveWriter,

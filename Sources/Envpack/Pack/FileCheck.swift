@@ -37,6 +37,10 @@ struct FileCheck {
     /// (real conda records do this), so a binary one is checked by size.
     var patchedAtInstall = false
 
+    /// For a text file known only by sha256_in_prefix: hash it with the
+    /// current prefix replaced by each earlier prefix of the environment.
+    var needsInstallPrefixHash: Bool { hasPlaceholder && placeholderHash == nil && rawHash != nil }
+
     static func isCompiledPython(_ path: String) -> Bool { path.hasSuffix(".pyc") }
 
     /// The expectation for a managed regular file, or nil when nothing
@@ -49,6 +53,10 @@ struct FileCheck {
                 guard let size = e.sizeInBytes else { return nil }
                 return FileCheck(size: size, hasPlaceholder: true)
             }
+            // Without the package's hash (old packages describe themselves
+            // with info/files and has_prefix only) sha256_in_prefix is all
+            // there is: it holds for the prefix of the install, which
+            // Packer tries in place of the current one (installPrefixHash).
             guard e.sha256InPrefix != nil || e.sha256 != nil else { return nil }
             return FileCheck(rawHash: e.sha256InPrefix, placeholderHash: e.sha256, placeholder: placeholder,
                              hasPlaceholder: true)
@@ -66,11 +74,13 @@ struct FileCheck {
     }
 
     /// Whether the file is unchanged, from what the read found.
-    func unchanged(size: Int, rawDigest: String?, replacedDigest: String?, holdsPrefix: Bool, isBinary: Bool) -> Bool {
+    func unchanged(size: Int, rawDigest: String?, replacedDigest: String?, installPrefixDigests: [String] = [],
+                   holdsPrefix: Bool, isBinary: Bool) -> Bool {
         if let expected = self.size, rawHash == nil, placeholderHash == nil { return expected == size }
         if hasPlaceholder {
             if let r = rawHash, rawDigest == r.lowercased() { return true }
             if let p = placeholderHash, replacedDigest == p.lowercased() { return true }
+            if let r = rawHash, installPrefixDigests.contains(r.lowercased()) { return true }
             return false
         }
         if let r = rawHash, rawDigest == r.lowercased() { return true }

@@ -106,8 +106,12 @@ public enum Packer {
         let writer = try ArchiveWriter(fd: output.fd, format: options.format, level: options.compressLevel,
                                        threads: threads, displayPath: output.displayPath)
         do {
+            let earlier = earlierPrefixes(env.prefix)
             let context = Context(env: env, prefix: spellings.effective, checks: checks, pip: pip,
-                                  rewrittenShebangs: previousShebangs(env.prefix))
+                                  rewrittenShebangs: earlier.shebangs,
+                                  earlierPrefixes: (earlier.prefixes + PrefixSpellings.historyPrefixes(prefix: env.prefix))
+                                    .filter { $0 != spellings.effective }.uniqued(),
+                                  manifestPrefixes: earlier.prefixes)
             var summary = try writeEntries(tree, context: context, plans: plans, helper: helper, clamp: clamp,
                                            writer: writer, options: options, outputName: output.displayPath,
                                            warnings: &warnings)
@@ -134,12 +138,14 @@ public enum Packer {
         return checks
     }
 
-    /// Scripts whose #! line an earlier relocation by envpack rewrote (a
-    /// trampoline cannot be put back to the package's bytes).
-    static func previousShebangs(_ prefix: String) -> Set<String> {
+    /// From the environment's own manifest (an earlier unpack or
+    /// relocation by envpack): the prefixes it had before, oldest first,
+    /// and the scripts whose #! line envpack rewrote (a trampoline cannot
+    /// be put back to the package's bytes).
+    static func earlierPrefixes(_ prefix: String) -> (prefixes: [String], shebangs: Set<String>) {
         guard let text = try? String(contentsOfFile: prefix + "/" + Manifest.relativePath, encoding: .utf8),
-              let manifest = try? Manifest(parsing: text) else { return [] }
-        return Set(manifest.files.filter(\.isShebang).map(\.path))
+              let manifest = try? Manifest(parsing: text) else { return ([], []) }
+        return (manifest.previousPrefixes + [manifest.prefix], Set(manifest.files.filter(\.isShebang).map(\.path)))
     }
 
     struct Context {
@@ -149,6 +155,11 @@ public enum Packer {
         var checks: [String: FileCheck]
         var pip: PipOwnership
         var rewrittenShebangs: Set<String>
+        /// Where the environment was before (its manifest's prefixes, and
+        /// conda-meta/history's), oldest first.
+        var earlierPrefixes: [String]
+        /// The earlier prefixes the environment's own manifest names.
+        var manifestPrefixes: [String]
     }
 
     /// The default mtime clamp: when conda last changed the environment.
@@ -232,7 +243,9 @@ public enum Packer {
             prefix: destPrefix ?? context.prefix,
             packages: env.records.map { ManifestPackage(name: $0.name, version: $0.version, build: $0.build, channel: $0.channelName) },
             files: prefixFiles)
-        if manifest.prefix != context.prefix { manifest.previousPrefixes = [context.prefix] }
+        // Earlier prefixes travel on, so a later hop can still check files
+        // known only by their hash at the prefix conda installed them into.
+        manifest.previousPrefixes = (context.manifestPrefixes + [context.prefix]).filter { $0 != manifest.prefix }.uniqued()
         let text = Array(manifest.serialized().utf8)
         try writer.begin(path: archivePath(generatedFolder), kind: .directory, mode: 0o755, mtime: clamp)
         try writer.begin(path: archivePath(Manifest.relativePath), kind: .file(size: text.count), mode: 0o644, mtime: clamp)
@@ -263,6 +276,8 @@ public enum Packer {
         let check = managed == nil ? nil : context.checks[entry.path]
         var hasher = check?.rawHash != nil ? SHA256() : nil
         var replacing = check.flatMap { c in c.placeholderHash.map { _ in ReplacingHasher(needle: context.prefix, replacement: c.placeholder ?? "") } }
+        var installHashers = check?.needsInstallPrefixHash == true
+            ? context.earlierPrefixes.suffix(8).map { ReplacingHasher(needle: context.prefix, replacement: $0) } : []
         // Compiled python files hold source paths python fixes up itself on
         // import; rewriting them would only risk the move. conda-meta keeps
         // the history of the environment where it was built, as conda does.
@@ -274,7 +289,10 @@ public enum Packer {
         // --dest-prefix, the relocated content; otherwise the same bytes).
         do {
             try streamEdited(fd: fd, size: entry.status.size, edits: edits, path: full, buffer: buffer,
-                             input: { hasher?.update(bufferPointer: $0); replacing?.update($0); progress.advance(bytes: $0.count) },
+                             input: { chunk in
+                                 hasher?.update(bufferPointer: chunk); replacing?.update(chunk)
+                                 for i in installHashers.indices { installHashers[i].update(chunk) }
+                                 progress.advance(bytes: chunk.count) },
                              output: { try writer.write($0); if scan { detector.feed($0) } })
         } catch let error as FileIOError {
             throw EnvpackError.unreadable(path: full, reason: error.reason)
@@ -298,8 +316,9 @@ public enum Packer {
         }
         var changed = false
         if let check {
+            let installDigests = installHashers.indices.map { installHashers[$0].finalize() }
             changed = !check.unchanged(size: entry.status.size, rawDigest: rawDigest, replacedDigest: replacedDigest,
-                                       holdsPrefix: file != nil || plan != nil, isBinary: detector.isELF || file?.mode == .binary)
+                                       installPrefixDigests: installDigests, holdsPrefix: file != nil || plan != nil, isBinary: detector.isELF || file?.mode == .binary)
             // A #! line envpack turned into a trampoline cannot be put back.
             if changed && check.hasPlaceholder && context.rewrittenShebangs.contains(entry.path) { changed = false }
         }
@@ -320,6 +339,14 @@ public enum Packer {
         } catch let error as FileIOError {
             throw EnvpackError.unreadable(path: helper, reason: error.reason)
         }
+    }
+}
+
+extension Array where Element: Hashable {
+    /// The elements in order, each once.
+    func uniqued() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
     }
 }
 

@@ -99,7 +99,10 @@ enum Honesty {
 
     // MARK: 3. Unpacked by envpack, packed again: three hops
 
-    func hops(_ env: String, start: String? = nil) throws {
+    /// Three pack/unpack hops, programs checked after each with every
+    /// earlier path hidden; then `tamper` (a file holding the prefix) is
+    /// appended to at the last place, and pack must still see the change.
+    func hops(_ env: String, start: String? = nil, tamper: String) throws {
         let source = try start ?? TestSupport.fixtureEnv(env)
         let dir = try TestSupport.temporaryDirectory("hops-\(env)")
         var hidden = [source]
@@ -126,10 +129,14 @@ enum Honesty {
             hidden.append(dest)
             current = dest
         }
+        try Honesty.rewrite(current + "/" + tamper) { $0 += Array("# appended\n".utf8) }
+        let r = try Honesty.pack(["-p", current, "-o", dir + "/tampered.tar.zst"])
+        #expect(r.status != 0 && r.stderr.contains(tamper) && r.stderr.contains("changed"),
+                "a change after three hops must still be seen: \(r.stderr)")
     }
 
-    @Test func demoPacksAgainAfterThreeHops() throws { try hops("demo") }
-    @Test func condaForgePacksAgainAfterThreeHops() throws { try hops("conda-forge") }
+    @Test func demoPacksAgainAfterThreeHops() throws { try hops("demo", tamper: "etc/envpack-demo.conf") }
+    @Test func condaForgePacksAgainAfterThreeHops() throws { try hops("conda-forge", tamper: "bin/xmllint") }
 
     /// An environment `envpack install` made packs and moves too.
     @Test func installedEnvironmentPacksAndHops() throws {
@@ -140,7 +147,8 @@ enum Honesty {
         let i = try TestSupport.envpack(["install", "-q", "--offline", "--file", TestSupport.fixturesRoot + "/specs/demo.txt",
                                          "-p", prefix, "--pkgs-dir", dir + "/pkgs"])
         try #require(i.status == 0, "\(i.stderr)")
-        try hops("demo", start: prefix)
+        // envpack-legacy's records know this file only by sha256_in_prefix.
+        try hops("demo", start: prefix, tamper: "etc/envpack-legacy.conf")
     }
 
     // MARK: 4. pip over conda

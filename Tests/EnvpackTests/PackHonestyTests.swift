@@ -214,20 +214,32 @@ enum Honesty {
 
     // MARK: 5. Compiled python files
 
-    @Test func compiledPythonFilesNeverRefuse() throws {
+    /// Unpacked at a path of 150+ characters (scripts get #!/bin/sh
+    /// trampolines), python's bytecode rewritten and removed: pack again,
+    /// unpack at a short path, and python runs there.
+    @Test func compiledPythonFilesNeverRefuseAndTrampolinesPackAgain() throws {
         let source = try TestSupport.fixtureEnv("python")
         let dir = try TestSupport.temporaryDirectory("pyc")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let dest = "/tmp/ep8-pyc-\(UUID().uuidString.prefix(6))"
-        defer { try? FileManager.default.removeItem(atPath: dest) }
+        let long = RelocationChecks.longPath(150, tag: "pyc")
+        let longTop = "/" + long.split(separator: "/").prefix(2).joined(separator: "/")
+        defer { try? FileManager.default.removeItem(atPath: longTop) }
+        try FileManager.default.createDirectory(atPath: parentDirectory(long), withIntermediateDirectories: true)
         try #require(try Honesty.pack(["-p", source, "-o", dir + "/a.tar.zst"]).status == 0)
-        try #require(try TestSupport.envpack(["unpack", "-q", dir + "/a.tar.zst", dest]).status == 0)
-        // Python rewrote one and removed another; a third is stale.
-        let cache = dest + "/lib/python3.12/json/__pycache__"
+        let u = try TestSupport.envpack(["unpack", "-q", dir + "/a.tar.zst", long])
+        try #require(u.status == 0, "\(u.stderr)")
+        let script = try String(contentsOfFile: long + "/bin/2to3-3.12", encoding: .utf8)
+        try #require(script.hasPrefix("#!/bin/sh\n"), "expected a trampoline at a long path")
+        // Python rewrote one and removed another.
+        let cache = long + "/lib/python3.12/json/__pycache__"
         try Honesty.rewrite(cache + "/__init__.cpython-312.pyc") { $0 += [0, 1, 2] }
         try FileManager.default.removeItem(atPath: cache + "/decoder.cpython-312.pyc")
-        let r = try Honesty.pack(["-p", dest, "-o", dir + "/b.tar.zst"])
-        #expect(r.status == 0, "\(r.stderr)")
+        let r = try Honesty.pack(["-p", long, "-o", dir + "/b.tar.zst"])
+        try #require(r.status == 0, "\(r.stderr)")
+        let short = "/tmp/ep8-pyc-\(UUID().uuidString.prefix(6))"
+        defer { try? FileManager.default.removeItem(atPath: short) }
+        try #require(try TestSupport.envpack(["unpack", "-q", dir + "/b.tar.zst", short]).status == 0)
+        try RelocationIntegrationTests().verify(env: "python", root: short, old: [source, long])
     }
 
     // MARK: 6. Honest change detection
@@ -321,7 +333,10 @@ enum Honesty {
             #expect(!names.contains(gone), "\(gone) was packed")
         }
         #expect(names.contains("bin/greet"))
-        #expect(try ArchiveInspector.inspect(path: dir + "/a.tar.zst").manifest.files.allSatisfy { !$0.path.hasPrefix("pkgs/") })
+        let manifest = try ArchiveInspector.inspect(path: dir + "/a.tar.zst").manifest
+        #expect(manifest.files.allSatisfy { !$0.path.hasPrefix("pkgs/") && !$0.path.hasPrefix("envs/") })
+        // The cache's short path no longer caps every destination.
+        #expect((manifest.longestAllowedPrefix ?? 255) == 255, "\(String(describing: manifest.longestAllowedPrefix))")
         // --include brings any of it back.
         let back = try Honesty.pack(["-p", base, "-o", dir + "/b.tar.zst", "--include", "pkgs/*"])
         try #require(back.status == 0, "\(back.stderr)")

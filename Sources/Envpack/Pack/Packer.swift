@@ -108,10 +108,9 @@ public enum Packer {
         do {
             let earlier = earlierPrefixes(env.prefix)
             let context = Context(env: env, prefix: spellings.effective, checks: checks, pip: pip,
-                                  rewrittenShebangs: earlier.shebangs,
-                                  earlierPrefixes: (earlier.prefixes + PrefixSpellings.historyPrefixes(prefix: env.prefix))
+                                  earlierPrefixes: (earlier + PrefixSpellings.historyPrefixes(prefix: env.prefix))
                                     .filter { $0 != spellings.effective }.uniqued(),
-                                  manifestPrefixes: earlier.prefixes)
+                                  manifestPrefixes: earlier)
             var summary = try writeEntries(tree, context: context, plans: plans, helper: helper, clamp: clamp,
                                            writer: writer, options: options, outputName: output.displayPath,
                                            warnings: &warnings)
@@ -139,13 +138,11 @@ public enum Packer {
     }
 
     /// From the environment's own manifest (an earlier unpack or
-    /// relocation by envpack): the prefixes it had before, oldest first,
-    /// and the scripts whose #! line envpack rewrote (a trampoline cannot
-    /// be put back to the package's bytes).
-    static func earlierPrefixes(_ prefix: String) -> (prefixes: [String], shebangs: Set<String>) {
+    /// relocation by envpack): the prefixes it had before, oldest first.
+    static func earlierPrefixes(_ prefix: String) -> [String] {
         guard let text = try? String(contentsOfFile: prefix + "/" + Manifest.relativePath, encoding: .utf8),
-              let manifest = try? Manifest(parsing: text) else { return ([], []) }
-        return (manifest.previousPrefixes + [manifest.prefix], Set(manifest.files.filter(\.isShebang).map(\.path)))
+              let manifest = try? Manifest(parsing: text) else { return [] }
+        return manifest.previousPrefixes + [manifest.prefix]
     }
 
     struct Context {
@@ -154,7 +151,6 @@ public enum Packer {
         var prefix: String
         var checks: [String: FileCheck]
         var pip: PipOwnership
-        var rewrittenShebangs: Set<String>
         /// Where the environment was before (its manifest's prefixes, and
         /// conda-meta/history's), oldest first.
         var earlierPrefixes: [String]
@@ -276,6 +272,7 @@ public enum Packer {
         let check = managed == nil ? nil : context.checks[entry.path]
         var hasher = check?.rawHash != nil ? SHA256() : nil
         var replacing = check.flatMap { c in c.placeholderHash.map { _ in ReplacingHasher(needle: context.prefix, replacement: c.placeholder ?? "") } }
+        var firstChunk = true
         var installHashers = check?.needsInstallPrefixHash == true
             ? context.earlierPrefixes.suffix(8).map { ReplacingHasher(needle: context.prefix, replacement: $0) } : []
         // Compiled python files hold source paths python fixes up itself on
@@ -290,7 +287,15 @@ public enum Packer {
         do {
             try streamEdited(fd: fd, size: entry.status.size, edits: edits, path: full, buffer: buffer,
                              input: { chunk in
-                                 hasher?.update(bufferPointer: chunk); replacing?.update(chunk)
+                                 hasher?.update(bufferPointer: chunk)
+                                 if firstChunk, replacing != nil, let undo = TrampolineUndo.originalLine(head: chunk) {
+                                     // A trampoline envpack wrote: hash the line it replaced.
+                                     undo.line.withUnsafeBytes { replacing?.update($0) }
+                                     replacing?.update(UnsafeRawBufferPointer(rebasing: chunk[undo.consumed...]))
+                                 } else {
+                                     replacing?.update(chunk)
+                                 }
+                                 firstChunk = false
                                  for i in installHashers.indices { installHashers[i].update(chunk) }
                                  progress.advance(bytes: chunk.count) },
                              output: { try writer.write($0); if scan { detector.feed($0) } })
@@ -319,8 +324,6 @@ public enum Packer {
             let installDigests = installHashers.indices.map { installHashers[$0].finalize() }
             changed = !check.unchanged(size: entry.status.size, rawDigest: rawDigest, replacedDigest: replacedDigest,
                                        installPrefixDigests: installDigests, holdsPrefix: file != nil || plan != nil, isBinary: detector.isELF || file?.mode == .binary)
-            // A #! line envpack turned into a trampoline cannot be put back.
-            if changed && check.hasPlaceholder && context.rewrittenShebangs.contains(entry.path) { changed = false }
         }
         return (file, changed)
     }

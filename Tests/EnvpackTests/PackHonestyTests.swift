@@ -362,3 +362,48 @@ enum Honesty {
         #expect(try TestSupport.entries(of: dir + "/a.tar.zst")["lib/libcuda.so"]?.entry.symlink == "/usr/lib/x86_64-linux-gnu/libcuda.so.1")
     }
 }
+
+/// The pieces the checks above rest on, on their own.
+@Suite struct PackHonestyUnitTests {
+    /// Hashing with the prefix put back gives the same digest however the
+    /// stream is cut (occurrences straddle chunks). 200 random cuts.
+    @Test func replacingHasherIsIndependentOfChunking() throws {
+        let prefix = "/tmp/some/prefix", placeholder = "/opt/placeholder_placeholder_placeholder"
+        var text = ""
+        for i in 0..<300 { text += "line \(i) \(prefix)/lib/x\(i) \(i % 7 == 0 ? prefix : "")\n" }
+        let bytes = Array(text.utf8)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("envpack-replaced-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try text.replacingOccurrences(of: prefix, with: placeholder).write(toFile: file, atomically: true, encoding: .utf8)
+        let expected = try TestSupport.sha256(file)
+        #expect(expected.count == 64)
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            var hasher = ReplacingHasher(needle: prefix, replacement: placeholder)
+            var i = 0
+            while i < bytes.count {
+                let n = min(bytes.count - i, Int.random(in: 1...40, using: &generator))
+                bytes[i..<(i + n)].withUnsafeBytes { hasher.update($0) }
+                i += n
+            }
+            #expect(hasher.finalize() == expected)
+        }
+    }
+
+    /// Every trampoline envpack writes turns back into its #! line; a
+    /// look-alike that is not exactly one does not.
+    @Test func trampolinesTurnBackIntoTheirLine() throws {
+        let root = "/opt/" + String(repeating: "long-", count: 30)
+        for (interpreter, argument) in [("python3.12", ""), ("python3.12", "-E"), ("bash", ""), ("perl", "-w"), ("tclsh8.6", "")] {
+            let line = try relocatedShebang(interpreter: root + "/bin/" + interpreter, argument: argument)
+            #expect(line.hasPrefix("#!/bin/sh\n"))
+            let file = Array((line + "\nbody\n").utf8)
+            let undone = file.withUnsafeBytes { TrampolineUndo.originalLine(head: $0) }
+            let want = "#!" + root + "/bin/" + interpreter + (argument.isEmpty ? "" : " " + argument)
+            #expect(undone.map { String(decoding: $0.line, as: UTF8.self) } == want, "\(interpreter)")
+            #expect(undone?.consumed == line.utf8.count)
+        }
+        let fake = Array("#!/bin/sh\nexec \"/opt/x/bin/python3\" \"$0\" \"$@\"\n".utf8)
+        #expect(fake.withUnsafeBytes { TrampolineUndo.originalLine(head: $0) } == nil)
+    }
+}

@@ -76,6 +76,33 @@ enum Honesty {
         try RelocationIntegrationTests().verify(env: "demo", root: dest, old: [source])
     }
 
+    /// Packages installed through both spellings of the path: the files of
+    /// each are found and relocated.
+    @Test func packagesInstalledThroughBothSpellings() throws {
+        let dir = try TestSupport.temporaryDirectory("spellings")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/real", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: dir + "/real")
+        try Honesty.mkenv(dir + "/real/env", [try Honesty.fixturePackage(Honesty.demo)])
+        try Honesty.mkenv(dir + "/link/env", [try Honesty.fixturePackage("envpack-legacy-0.9-h0_envpack.tar.bz2")])
+        let conf = try String(contentsOfFile: dir + "/real/env/etc/envpack-legacy.conf", encoding: .utf8)
+        try #require(conf.contains(dir + "/link/env"), "the legacy package should name the link: \(conf)")
+        for given in [dir + "/link/env", dir + "/real/env"] {
+            let archive = dir + "/\(UUID().uuidString.prefix(4)).tar.zst"
+            let r = try Honesty.pack(["-p", given, "-o", archive])
+            try #require(r.status == 0, "\(r.stderr)")
+            let files = Set(try ArchiveInspector.inspect(path: archive).manifest.files.map(\.path))
+            #expect(files.contains("etc/envpack-legacy.conf") && files.contains("etc/envpack-demo.conf") && files.contains("bin/legacy-hello"),
+                    "\(files.sorted())")
+            let dest = "/tmp/ep8-both-\(UUID().uuidString.prefix(6))"
+            defer { try? FileManager.default.removeItem(atPath: dest) }
+            let u = try TestSupport.envpack(["unpack", "-q", archive, dest])
+            try #require(u.status == 0, "\(u.stderr)")
+            try RelocationIntegrationTests().verify(env: "demo", root: dest, old: [dir + "/real/env"])
+            try RelocationChecks.textFilesHoldNo([dir + "/link/env"], in: dest)
+        }
+    }
+
     // MARK: 2. Copied by hand, never relocated
 
     @Test func handCopiedEnvironmentPacksWithThePrefixItsFilesHold() throws {

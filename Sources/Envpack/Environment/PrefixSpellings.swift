@@ -31,6 +31,13 @@ public struct PrefixSpellings: Sendable, Equatable {
     /// its realpath: the environment was copied or moved by hand.
     public var isForeign: Bool { effective != given && effective != resolved }
 
+    /// Other spellings of this environment's own path, which files
+    /// installed through them hold: the given path, its realpath and the
+    /// prefixes conda-meta/history names that lead to the same folder,
+    /// except `effective` and any that contains another (a search for it
+    /// would match inside the other).
+    public var alternates: [String] = []
+
     /// At most this many files are read to decide.
     static let probeLimit = 48
     static let probeBytes = 64 << 10
@@ -59,7 +66,14 @@ public struct PrefixSpellings: Sendable, Equatable {
         var bestHits = 0
         // Ties go to the earlier candidate: the path given, then its realpath.
         for (i, c) in candidates.enumerated() where hits[i] > bestHits { best = c; bestHits = hits[i] }
-        return PrefixSpellings(given: given, resolved: resolved, effective: best)
+        var result = PrefixSpellings(given: given, resolved: resolved, effective: best)
+        if !result.isForeign {
+            let same = candidates.filter { $0 != best && (realPath($0) ?? "") == resolved }
+            result.alternates = same.filter { c in
+                !c.hasPrefix(best) && !best.hasPrefix(c) && !same.contains { $0 != c && ($0.hasPrefix(c) || c.hasPrefix($0)) }
+            }
+        }
+        return result
     }
 
     /// Whether `bytes` holds `path` followed by a byte that cannot continue

@@ -110,7 +110,8 @@ public enum Packer {
             let context = Context(env: env, prefix: spellings.effective, checks: checks, pip: pip,
                                   earlierPrefixes: (earlier + PrefixSpellings.historyPrefixes(prefix: env.prefix))
                                     .filter { $0 != spellings.effective }.uniqued(),
-                                  manifestPrefixes: earlier)
+                                  manifestPrefixes: earlier,
+                                  alternates: spellings.alternates)
             var summary = try writeEntries(tree, context: context, plans: plans, helper: helper, clamp: clamp,
                                            writer: writer, options: options, outputName: output.displayPath,
                                            warnings: &warnings)
@@ -156,6 +157,8 @@ public enum Packer {
         var earlierPrefixes: [String]
         /// The earlier prefixes the environment's own manifest names.
         var manifestPrefixes: [String]
+        /// Other spellings of the environment's path, looked for too.
+        var alternates: [String]
     }
 
     /// The default mtime clamp: when conda last changed the environment.
@@ -280,6 +283,9 @@ public enum Packer {
         // the history of the environment where it was built, as conda does.
         let scan = PrefixScanner.isScanned(entry.path)
         var detector = PrefixDetector(prefix: prefix, placeholder: plan == nil ? managed?.entry.prefixPlaceholder : nil)
+        // The other spelling of the path (through a symlink, or resolved),
+        // which files installed through it hold.
+        var alternates = scan ? context.alternates.map { StreamingMatcher(needle: Array($0.utf8)) } : []
 
         // One pass over the file: the hashes see the bytes on disk; the
         // archive and the prefix search see what goes into the archive (with
@@ -298,7 +304,7 @@ public enum Packer {
                                  firstChunk = false
                                  for i in installHashers.indices { installHashers[i].update(chunk) }
                                  progress.advance(bytes: chunk.count) },
-                             output: { try writer.write($0); if scan { detector.feed($0) } })
+                             output: { try writer.write($0); if scan { detector.feed($0); for i in alternates.indices { alternates[i].feed($0) } } })
         } catch let error as FileIOError {
             throw EnvpackError.unreadable(path: full, reason: error.reason)
         }
@@ -314,6 +320,22 @@ public enum Packer {
             file = scan ? try detector.result(path: entry.path, absolutePath: full, recordMode: plan?.file.mode ?? recordMode, isManaged: managed != nil) : nil
         } catch {
             throw EnvpackError.malformedFile(path: full, reason: error.description)
+        }
+        let found = alternates.filter { !$0.offsets.isEmpty }.map { String(decoding: $0.needle, as: UTF8.self) }
+        if let other = found.first {
+            // Rare: read the file once more to describe it with that spelling.
+            guard file == nil, plan == nil, found.count == 1 else {
+                throw EnvpackError.invalidOption("\(full) holds both \(context.prefix) and \(other), two spellings of the environment's path; `envpack relocate \(context.prefix) --from \(other)` makes them one")
+            }
+            var again = PrefixDetector(prefix: other, placeholder: nil)
+            do {
+                try forEachChunk(of: full) { again.feed($0) }
+                file = try again.result(path: entry.path, absolutePath: full, recordMode: recordMode, isManaged: managed != nil)
+            } catch let error as FileIOError {
+                throw EnvpackError.unreadable(path: full, reason: error.reason)
+            } catch {
+                throw EnvpackError.malformedFile(path: full, reason: "\(error)")
+            }
         }
         if let plan, file?.mode == .binary {
             let offsets = Set(file?.offsets ?? [])

@@ -124,6 +124,27 @@ enum Honesty {
         try RelocationIntegrationTests().verify(env: "demo", root: dest, old: [source, dir + "/copy"])
     }
 
+    /// Moved by hand where nothing names the old path (no history command,
+    /// no #! line): pack refuses with the command that fixes it, and after
+    /// that command it packs.
+    @Test func movedEnvironmentWithNoTraceOfItsPathIsRefusedWithTheWayForward() throws {
+        let dir = try TestSupport.temporaryDirectory("moved")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Honesty.mkenv(dir + "/orig", [try Honesty.fixturePackage("envpack-legacy-0.9-h0_envpack.tar.bz2")])
+        try FileManager.default.moveItem(atPath: dir + "/orig", toPath: dir + "/moved")
+        let history = try String(contentsOfFile: dir + "/moved/conda-meta/history", encoding: .utf8)
+        try history.split(separator: "\n").filter { !$0.hasPrefix("# cmd:") }.joined(separator: "\n")
+            .write(toFile: dir + "/moved/conda-meta/history", atomically: true, encoding: .utf8)
+        let r = try Honesty.pack(["-p", dir + "/moved", "-o", dir + "/a.tar.zst"])
+        #expect(r.status != 0 && r.stderr.contains("envpack relocate \(dir)/moved --from OLD"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/a.tar.zst"))
+        let fix = try TestSupport.envpack(["relocate", dir + "/moved", "--from", dir + "/orig"])
+        try #require(fix.status == 0, "\(fix.stderr)")
+        let again = try Honesty.pack(["-p", dir + "/moved", "-o", dir + "/a.tar.zst"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try ArchiveInspector.inspect(path: dir + "/a.tar.zst").manifest.files.map(\.path).contains("etc/envpack-legacy.conf"))
+    }
+
     // MARK: 3. Unpacked by envpack, packed again: three hops
 
     /// Three pack/unpack hops, programs checked after each with every

@@ -37,6 +37,9 @@ public struct PrefixSpellings: Sendable, Equatable {
     /// except `effective` and any that contains another (a search for it
     /// would match inside the other).
     public var alternates: [String] = []
+    /// Files conda patched for the prefix that hold none of the candidates
+    /// (empty when any of them does): the prefix they name is unknown.
+    public var unexplained: [String] = []
 
     /// At most this many files are read to decide.
     static let probeLimit = 48
@@ -67,6 +70,7 @@ public struct PrefixSpellings: Sendable, Equatable {
         // Ties go to the earlier candidate: the path given, then its realpath.
         for (i, c) in candidates.enumerated() where hits[i] > bestHits { best = c; bestHits = hits[i] }
         var result = PrefixSpellings(given: given, resolved: resolved, effective: best)
+        if bestHits == 0 { result.unexplained = probes.patched }
         if !result.isForeign {
             let same = candidates.filter { $0 != best && (realPath($0) ?? "") == resolved }
             result.alternates = same.filter { c in
@@ -106,7 +110,12 @@ public struct PrefixSpellings: Sendable, Equatable {
         return found
     }
 
-    struct Probes { var contents: [[UInt8]] = []; var shebangPrefixes: [String] = [] }
+    struct Probes {
+        var contents: [[UInt8]] = []
+        var shebangPrefixes: [String] = []
+        /// Files conda patched for the prefix (their records name a placeholder).
+        var patched: [String] = []
+    }
 
     /// Small files conda patched for the prefix: managed text files with a
     /// placeholder. Only their shebang lines propose candidates (a script
@@ -126,6 +135,13 @@ public struct PrefixSpellings: Sendable, Equatable {
                   let bytes = readHead(root + "/" + path, limit: probeBytes) else { continue }
             if bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]) { continue }  // ELF: not a probe
             probes.contents.append(bytes)
+            // A probe that names no prefix at all (conda's `#!/usr/bin/env`
+            // for a long #! line, or left holding its placeholder) proves
+            // nothing about where the environment was.
+            let placeholder = env.managed[path]?.entry.prefixPlaceholder.map { Array($0.utf8) } ?? []
+            let provesNothing = bytes.starts(with: Array("#!/usr/bin/env ".utf8))
+                || (!placeholder.isEmpty && holdsPath(bytes, placeholder))
+            if isPatched && !provesNothing { probes.patched.append(path) }
             // `#!OLD/bin/NAME` where bin/NAME is in this environment.
             guard isPatched, bytes.starts(with: [0x23, 0x21]) else { continue }
             let line = bytes.prefix { $0 != 0x0a }

@@ -24,6 +24,11 @@ public enum Packer {
         let spellings = PrefixSpellings.resolve(given: options.prefix, env: loaded)
         let env = loaded.withPrefix(spellings.resolved)
         var warnings: [String] = []
+        if let file = spellings.unexplained.first {
+            // Files conda patched name a prefix pack cannot tell: packing
+            // would hand back an archive that cannot relocate.
+            throw EnvpackError.invalidOption("\(spellings.resolved)/\(file) and \(spellings.unexplained.count - 1) other file(s) conda patched for the prefix name neither \(spellings.given) nor any prefix conda-meta/history records: the environment was moved by hand; run `envpack relocate \(spellings.given) --from OLD` with the path it was installed at, then pack")
+        }
         if spellings.isForeign {
             warnings.append("\(spellings.given) was copied or moved by hand from \(spellings.effective) and never relocated (its files name \(spellings.effective)): packing it with \(spellings.effective) as the prefix to replace; `envpack relocate \(spellings.given) --from \(spellings.effective)` fixes the environment itself")
         }

@@ -156,6 +156,7 @@ enum Honesty {
         var hidden = [source]
         var current = source
         var roots: [String] = []
+        var firstReach: Int? = nil
         defer {
             try? FileManager.default.removeItem(atPath: dir)
             for r in roots { try? FileManager.default.removeItem(atPath: r) }
@@ -164,6 +165,10 @@ enum Honesty {
             let archive = dir + "/hop\(hop).tar.zst"
             let r = try Honesty.pack(["-p", current, "-o", archive])
             try #require(r.status == 0, "hop \(hop): pack of \(current) failed: \(r.stderr)")
+            // Later hops keep their reach: the binary strings' room survives.
+            let reach = try ArchiveInspector.inspect(path: archive).manifest.longestAllowedPrefix
+            if hop == 1 { firstReach = reach }
+            #expect(reach == firstReach, "hop \(hop): longest destination \(String(describing: reach)), first \(String(describing: firstReach))")
             let dest = "/tmp/ep8-\(env.prefix(4))-h\(hop)-\(UUID().uuidString.prefix(4 + hop * 3))"
             roots.append(dest)
             let u = try TestSupport.envpack(["unpack", "-q", archive, dest])
@@ -284,6 +289,8 @@ enum Honesty {
         try FileManager.default.removeItem(atPath: cache + "/decoder.cpython-312.pyc")
         let r = try Honesty.pack(["-p", long, "-o", dir + "/b.tar.zst"])
         try #require(r.status == 0, "\(r.stderr)")
+        #expect(try ArchiveInspector.inspect(path: dir + "/b.tar.zst").manifest.longestAllowedPrefix
+                == ArchiveInspector.inspect(path: dir + "/a.tar.zst").manifest.longestAllowedPrefix)
         let short = "/tmp/ep8-pyc-\(UUID().uuidString.prefix(6))"
         defer { try? FileManager.default.removeItem(atPath: short) }
         try #require(try TestSupport.envpack(["unpack", "-q", dir + "/b.tar.zst", short]).status == 0)

@@ -214,10 +214,9 @@ public enum Packer {
                                             mtime: mtime, archivePath: path,
                                             buffer: buffer, writer: writer, progress: progress)
                 bytesRead += entry.status.size
-                if result.changed {
-                    let line = "\(entry.path) (\(managed.map { env.records[$0.recordIndex].distName } ?? "?"))"
-                    if !options.ignoreChangedFiles { throw EnvpackError.changedFiles([line]) }
-                    changed.append(line)
+                // Sizes that already differed were named before any output.
+                if result.changed && !(context.checks[entry.path]?.sizeDiffers(entry.status.size) ?? false) {
+                    changed.append("\(entry.path) (\(managed.map { env.records[$0.recordIndex].distName } ?? "?"))")
                 }
                 if let file = result.prefixFile {
                     prefixFileIndex[entry.path] = prefixFiles.count
@@ -227,6 +226,9 @@ public enum Packer {
                 continue
             }
         }
+        // Every changed file is named, once the whole environment was read;
+        // the archive is then abandoned (with -o -, cut short).
+        if !changed.isEmpty && !options.ignoreChangedFiles { throw EnvpackError.changedFiles(changed) }
         var extra: [String] = []
         if !changed.isEmpty {
             extra.append("packed although files were changed since they were installed (--ignore-changed-files): " + changed.joined(separator: ", "))

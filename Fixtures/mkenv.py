@@ -28,7 +28,16 @@ envpack itself. It installs package files the way conda does:
   (pyc_file entries);
 - writes conda-meta/NAME-VERSION-BUILD.json records the way conda does (or
   copies the reference record from --records-from DIR when it has one) and
-  appends to conda-meta/history.
+  appends to conda-meta/history;
+- --record-style conda4: records as conda 4.x wrote them: `paths_data` lists
+  only the files that needed a prefix (placeholder and file mode, no hashes)
+  and, for noarch python, the .pyc files and entry points; `files` lists
+  everything. --record-style rattler: every path with sha256 and
+  size_in_bytes but no file_mode, prefix_placeholder or sha256_in_prefix (as
+  rattler and micromamba write them);
+- --pkgs-cache DIR: extract into DIR/NAME-VERSION-BUILD and keep it there,
+  as conda's package cache (records' link.source and extracted_package_dir
+  point at it), instead of a throwaway directory.
 """
 import argparse
 import datetime
@@ -357,6 +366,25 @@ def compile_pyc(prefix, pyver, py_paths):
     return recs
 
 
+def restyle(recs, style):
+    """paths_data entries as conda 4.x or rattler would have written them."""
+    if style == "conda4":
+        keep = []
+        for r in recs:
+            if r.get("prefix_placeholder"):
+                keep.append({k: r[k] for k in ("_path", "path_type", "prefix_placeholder", "file_mode")})
+            elif r["path_type"] in ("pyc_file", "unix_python_entry_point"):
+                keep.append({"_path": r["_path"], "path_type": r["path_type"]})
+        return keep
+    if style == "rattler":
+        out = []
+        for r in recs:
+            e = {k: r[k] for k in ("_path", "path_type", "sha256", "size_in_bytes") if k in r}
+            out.append(e)
+        return out
+    return recs
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--prefix", required=True)
@@ -364,6 +392,8 @@ def main(argv=None):
     ap.add_argument("--python-version", help="X.Y for noarch: python packages")
     ap.add_argument("--channel", help="channel recorded for the packages "
                     "(default: file:// URL of each package's directory)")
+    ap.add_argument("--record-style", choices=["conda", "conda4", "rattler"], default="conda")
+    ap.add_argument("--pkgs-cache", help="keep the extracted packages here (a package cache)")
     ap.add_argument("packages", nargs="+")
     args = ap.parse_args(argv)
 
@@ -384,8 +414,13 @@ def main(argv=None):
         for i, pkg in enumerate(pkgs):
             base = os.path.basename(pkg)
             stem = base[:-6] if base.endswith(".conda") else base[:-8]
-            xdir = os.path.join(tmp, "%03d-%s" % (i, stem))
-            extract(pkg, xdir)
+            if args.pkgs_cache:
+                xdir = os.path.join(os.path.abspath(args.pkgs_cache), stem)
+                if not os.path.isdir(xdir):
+                    extract(pkg, xdir)
+            else:
+                xdir = os.path.join(tmp, "%03d-%s" % (i, stem))
+                extract(pkg, xdir)
             index = read_json(os.path.join(xdir, "info", "index.json"))
             if index is None:
                 die("%s has no info/index.json" % pkg)
@@ -425,6 +460,9 @@ def main(argv=None):
                               files + compile_pyc(prefix, pyver, pys) + eps)
 
         for pkg, stem, xdir, index, noarch, recs in pending:
+            cache_dir = xdir if args.pkgs_cache else os.path.join(os.path.dirname(pkg), stem)
+            files_list = [r["_path"] for r in recs]
+            recs = restyle(recs, args.record_style)
             channel = args.channel or ("file://" + os.path.dirname(pkg))
             dist = "%s-%s-%s" % (index["name"], index["version"], index["build"])
             ref = args.records_from and os.path.join(args.records_from, dist + ".json")
@@ -438,10 +476,10 @@ def main(argv=None):
             rec = dict(index)
             rec.update({
                 "channel": channel,
-                "extracted_package_dir": os.path.join(os.path.dirname(pkg), stem),
-                "files": [r["_path"] for r in recs],
+                "extracted_package_dir": cache_dir,
+                "files": files_list,
                 "fn": os.path.basename(pkg),
-                "link": {"source": os.path.join(os.path.dirname(pkg), stem), "type": 1},
+                "link": {"source": cache_dir, "type": 1},
                 "md5": md5,
                 "package_tarball_full_path": pkg,
                 "paths_data": {"paths": recs, "paths_version": 1},

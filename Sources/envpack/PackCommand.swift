@@ -10,9 +10,23 @@ struct PackCommand: ParsableCommand {
         discussion: """
         Every file is checked against the environment's conda-meta records first: missing \
         managed files, files changed since conda installed them and editable pip installs \
-        stop the pack with the names of the packages and files. Prefix-bearing files (text, \
-        binary, shebang scripts, ELF RPATH/RUNPATH) are recorded in \
-        conda-meta/envpack/manifest.tsv inside the archive.
+        stop the pack with the names of the packages and files. Text files holding the \
+        prefix are hashed with the prefix put back to the package's placeholder, binary ones \
+        checked by size, others by sha256; compiled python files (.pyc) are never checked. \
+        Files a pip distribution's RECORD owns now are packed as unmanaged files, with a \
+        warning. Prefix-bearing files (text, binary, shebang scripts, ELF RPATH/RUNPATH) are \
+        recorded in conda-meta/envpack/manifest.tsv inside the archive.
+
+        The prefix looked for is the one the files hold: -p LINK and envs folders reached \
+        through symlinks are resolved, and an environment copied by hand (cp -a) and never \
+        relocated is packed with the prefix its files name, with a warning.
+
+        Left out, as conda-pack does, at the top of the environment: pkgs/, envs/, \
+        conda-bld/, conda-recipes/, .conda_lock, users/, .index, .unionfs, .nonadmin, \
+        python.app, Launcher.app and names ending in ~ or .DS_STORE (a base install's package \
+        cache and other environments). --include brings any of it back, e.g. \
+        --include 'pkgs/*'. Absolute symlinks pointing outside the environment are kept and \
+        named in a warning.
 
         The archive is written under a temporary name and renamed when complete, so a \
         failure leaves no file. With -o - it streams to standard output. The same \
@@ -56,6 +70,9 @@ struct PackCommand: ParsableCommand {
 
     @Flag(help: "Pack even if files managed by conda are missing.")
     var ignoreMissingFiles = false
+
+    @Flag(help: "Pack even if files managed by conda were changed since they were installed (with a warning).")
+    var ignoreChangedFiles = false
 
     @Flag(help: "Pack even if the environment holds editable (development) pip installs.")
     var ignoreEditablePackages = false
@@ -103,10 +120,14 @@ struct PackCommand: ParsableCommand {
         options.threads = threads <= 0 ? ProcessInfo.processInfo.activeProcessorCount : threads
         options.ignoreMissingFiles = ignoreMissingFiles
         options.ignoreEditablePackages = ignoreEditablePackages
+        options.ignoreChangedFiles = ignoreChangedFiles
         options.mtime = mtime
         options.filter = PathFilter(rules: try orderedFilterRules())
 
         let summary = try Packer.pack(options)
+        for warning in summary.warnings {
+            FileHandle.standardError.write("envpack: warning: \(warning)\n".data(using: .utf8)!)
+        }
         if !quiet {
             let m = summary.manifest
             let line = "packed \(m.packages.count) packages, \(summary.entries) entries (\(formatBytes(summary.bytesRead))), \(m.files.count) prefix-bearing files into \(summary.output)\n"

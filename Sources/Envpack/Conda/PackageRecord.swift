@@ -142,6 +142,8 @@ public struct PackageRecord: Codable, Sendable, Equatable {
     public var files: [String]?
     public var pathsData: PathsData?
     public var link: LinkInfo?
+    /// Where conda extracted the package (its cache entry), when recorded.
+    public var extractedPackageDir: String?
     public var requestedSpec: String?
     public var depends: [String]?
 
@@ -150,6 +152,7 @@ public struct PackageRecord: Codable, Sendable, Equatable {
         case buildNumber = "build_number"
         case pathsData = "paths_data"
         case requestedSpec = "requested_spec"
+        case extractedPackageDir = "extracted_package_dir"
     }
 
     public init(name: String, version: String, build: String) {

@@ -63,8 +63,7 @@ public struct CondaEnvironment: Sendable {
 
         var managed: [String: ManagedPath] = [:]
         for (index, record) in records.enumerated() {
-            let (entries, hasInfo) = pathEntries(of: record, pythonVersion: pythonVersion)
-            for entry in entries {
+            for (entry, hasInfo) in pathEntries(of: record, pythonVersion: pythonVersion) {
                 managed[entry.path] = ManagedPath(entry: entry, recordIndex: index, hasPrefixInfo: hasInfo)
             }
         }
@@ -75,24 +74,64 @@ public struct CondaEnvironment: Sendable {
                                 managed: managed, pythonVersion: pythonVersion)
     }
 
-    /// The paths a record owns. Records without `paths_data` fall back to the
-    /// package cache the record names in `link.source`, and when that is gone
-    /// too, to the bare `files` list: the cache is never required.
-    static func pathEntries(of record: PackageRecord, pythonVersion: String?) -> ([PathEntry], Bool) {
-        if let paths = record.pathsData?.paths, !paths.isEmpty {
-            let hasInfo = paths.contains { $0.fileMode != nil || $0.prefixPlaceholder != nil }
-            return (paths, hasInfo)
+    /// The paths a record owns, each with whether its prefix data is known.
+    /// `paths_data` is taken as complete only when it covers every path of
+    /// `files`: conda 4.x lists there only the files that needed a prefix.
+    /// Otherwise the package cache the record names (`link.source`,
+    /// `extracted_package_dir`) gives hashes and placeholders, and `files`
+    /// at least says what must be present: the cache is never required.
+    static func pathEntries(of record: PackageRecord, pythonVersion: String?) -> [(PathEntry, Bool)] {
+        let recorded = record.pathsData?.paths ?? []
+        let files = record.files ?? []
+        let recordedPaths = Set(recorded.map(\.path))
+        let complete = !recorded.isEmpty && files.allSatisfy { recordedPaths.contains($0) }
+        if complete {
+            let hasInfo = recorded.contains { $0.fileMode != nil || $0.prefixPlaceholder != nil }
+            return recorded.map { ($0, hasInfo) }
         }
-        if let source = record.link?.source,
-           let cached = try? PackageInfo.paths(infoDirectory: URL(fileURLWithPath: source).appendingPathComponent("info")) {
+        var result: [(PathEntry, Bool)] = []
+        var seen = Set<String>()
+        if let cached = cachedPaths(of: record, pythonVersion: pythonVersion) {
+            let byPath = Dictionary(recorded.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+            for var e in cached {
+                // What conda recorded for this prefix (sha256_in_prefix, its
+                // path type) wins over the package's own description.
+                if let r = byPath[e.path] {
+                    e.pathType = r.pathType == .hardlink ? e.pathType : r.pathType
+                    e.sha256InPrefix = r.sha256InPrefix ?? e.sha256InPrefix
+                    e.prefixPlaceholder = r.prefixPlaceholder ?? e.prefixPlaceholder
+                    e.fileMode = r.fileMode ?? e.fileMode
+                }
+                if seen.insert(e.path).inserted { result.append((e, true)) }
+            }
+        }
+        for e in recorded where seen.insert(e.path).inserted {
+            result.append((e, e.fileMode != nil || e.prefixPlaceholder != nil))
+        }
+        for path in files where seen.insert(path).inserted {
+            result.append((PathEntry(path: path), false))
+        }
+        return result
+    }
+
+    /// The package's path list from the cache the record names, with noarch
+    /// python paths mapped to where they were installed.
+    static func cachedPaths(of record: PackageRecord, pythonVersion: String?) -> [PathEntry]? {
+        for dir in [record.link?.source, record.extractedPackageDir].compactMap({ $0 }) where !dir.isEmpty {
+            guard let cached = try? PackageInfo.paths(infoDirectory: URL(fileURLWithPath: dir).appendingPathComponent("info")) else { continue }
             // The cache holds the package as built: noarch python paths are
             // not yet mapped to their installed places.
-            let mapped = record.noarch == .python
+            return record.noarch == .python
                 ? cached.map { e -> PathEntry in var e = e; e.path = noarchPythonPath(e.path, pythonVersion: pythonVersion); return e }
                 : cached
-            return (mapped, true)
         }
-        return ((record.files ?? []).map { PathEntry(path: $0) }, false)
+        return nil
+    }
+
+    /// The same environment reached through another spelling of its path.
+    public func withPrefix(_ newPrefix: String) -> CondaEnvironment {
+        CondaEnvironment(prefix: newPrefix, records: records, recordFiles: recordFiles,
+                         managed: managed, pythonVersion: pythonVersion)
     }
 
     /// The record of a managed path, for messages.

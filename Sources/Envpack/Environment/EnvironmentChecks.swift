@@ -4,17 +4,37 @@
 import Foundation
 
 public enum EnvironmentChecks {
-    /// Managed files (per the records) that are not on disk. `.pyc` entries
-    /// are skipped: conda writes them itself and python rebuilds them.
-    public static func missingFiles(in env: CondaEnvironment, present: Set<String>, filter: PathFilter) -> [String] {
-        env.managed.compactMap { path, info -> String? in
+    public struct Missing: Sendable {
+        /// "path (package)" for every managed file that is gone unexplained.
+        public var missing: [String] = []
+        /// Conda packages whose files are gone because pip replaced the
+        /// package wholesale -> the pip distribution.
+        public var replacedByPip: [String: String] = [:]
+    }
+
+    /// Managed files (per the records) that are not on disk. Compiled
+    /// python files (`.pyc`, whether typed `pyc_file` or listed in `files`)
+    /// are skipped: conda writes them itself and python rebuilds them. A
+    /// package pip replaced wholesale (a pip distribution of the same name is
+    /// installed) explains its own missing files.
+    public static func missingFiles(in env: CondaEnvironment, present: Set<String>, filter: PathFilter,
+                                    pip: PipOwnership = PipOwnership()) -> Missing {
+        var result = Missing()
+        for (path, info) in env.managed {
             switch info.entry.pathType {
-            case .directory, .pycFile: return nil
+            case .directory, .pycFile: continue
             default: break
             }
-            guard !present.contains(path), filter.keeps(path) else { return nil }
-            return "\(path) (\(env.records[info.recordIndex].distName))"
-        }.sorted()
+            guard !path.hasSuffix(".pyc"), !present.contains(path), filter.keeps(path) else { continue }
+            let record = env.records[info.recordIndex]
+            if let dist = pip.distributions[PipOwnership.normalizedName(record.name)] {
+                result.replacedByPip[record.distName] = dist
+                continue
+            }
+            result.missing.append("\(path) (\(record.distName))")
+        }
+        result.missing.sort()
+        return result
     }
 
     /// Editable pip installs: `direct_url.json` marked editable, `.egg-link`

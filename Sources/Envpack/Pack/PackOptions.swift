@@ -17,6 +17,8 @@ public struct PackOptions: Sendable {
     public var threads = 1
     public var ignoreMissingFiles = false
     public var ignoreEditablePackages = false
+    /// Pack even if files conda installed were changed (with a warning).
+    public var ignoreChangedFiles = false
     /// Clamp every entry's mtime to this (seconds since the epoch); by
     /// default, the time of `conda-meta/history`.
     public var mtime: Int? = nil
@@ -35,4 +37,7 @@ public struct PackSummary: Sendable {
     public var entries: Int
     public var bytesRead: Int
     public var manifest: Manifest
+    /// What the user should know: a hand-copied environment, files pip
+    /// replaced, conda state left out, symlinks that leave the environment.
+    public var warnings: [String] = []
 }

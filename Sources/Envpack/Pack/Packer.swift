@@ -17,45 +17,89 @@ public enum Packer {
     static let chunkSize = 1 << 20
 
     public static func pack(_ options: PackOptions) throws -> PackSummary {
-        let env = try CondaEnvironment.load(prefix: options.prefix)
+        let loaded = try CondaEnvironment.load(prefix: options.prefix)
+        // Walk and read through the resolved path; look for the prefix the
+        // files hold (the path given, its realpath, or where a hand-copied
+        // environment came from).
+        let spellings = PrefixSpellings.resolve(given: options.prefix, env: loaded)
+        let env = loaded.withPrefix(spellings.resolved)
+        var warnings: [String] = []
+        if let file = spellings.unexplained.first {
+            // Files conda patched name a prefix pack cannot tell: packing
+            // would hand back an archive that cannot relocate.
+            throw EnvpackError.invalidOption("\(spellings.resolved)/\(file) and \(spellings.unexplained.count - 1) other file(s) conda patched for the prefix name neither \(spellings.given) nor any prefix conda-meta/history records: the environment was moved by hand; run `envpack relocate \(spellings.given) --from OLD` with the path it was installed at, then pack")
+        }
+        if spellings.isForeign {
+            warnings.append("\(spellings.given) was copied or moved by hand from \(spellings.effective) and never relocated (its files name \(spellings.effective)): packing it with \(spellings.effective) as the prefix to replace; `envpack relocate \(spellings.given) --from \(spellings.effective)` fixes the environment itself")
+        }
         if FileManager.default.fileExists(atPath: env.prefix + "/" + Journal.relativePath) {
             throw EnvpackError.invalidOption("\(env.prefix) is half-relocated (an interrupted relocation left \(Journal.relativePath)): run its bin/envpack-unpack or envpack relocate first")
         }
         let helper = try options.helperPath ?? HelperLocator.locate()
         let outputAbsolute = options.output == "-" ? nil : absolutePath(options.output)
+        let outputResolved = outputAbsolute.map { PrefixSpellings.realPath(parentDirectory($0)).map { p in p + "/" + lastComponent(outputAbsolute!) } ?? $0 }
+        let filter = options.filter.rules.contains(.excludeCondaState) ? options.filter : PathFilter.withCondaState(options.filter.rules)
 
         var tree = try EnvironmentTree.walk(prefix: env.prefix).filter { e in
             if e.path == generatedFolder || e.path.hasPrefix(generatedFolder + "/") { return false }
             if generatedPaths.contains(e.path) && env.managed[e.path] == nil { return false }
-            if let outputAbsolute, env.prefix + "/" + e.path == outputAbsolute { return false }
+            if let outputAbsolute, env.prefix + "/" + e.path == outputAbsolute || spellings.given + "/" + e.path == outputAbsolute { return false }
+            if let outputResolved, env.prefix + "/" + e.path == outputResolved { return false }
             return true
         }
         let present = Set(tree.map(\.path))
-        tree = options.filter.apply(tree)
+        let left = tree.filter { !filter.keeps($0.path) && PathFilter.isCondaState($0.path) && !$0.path.contains("/") }.map(\.path)
+        if !left.isEmpty {
+            warnings.append("left out, as conda-pack does (a base install's package cache, other environments, locks; --include brings them back): " + left.joined(separator: ", "))
+        }
+        tree = filter.apply(tree)
         if options.format.supportsHardlinks { EnvironmentTree.resolveHardlinks(&tree) }
 
-        if !options.ignoreMissingFiles {
-            let missing = EnvironmentChecks.missingFiles(in: env, present: present, filter: options.filter)
-            if !missing.isEmpty { throw EnvpackError.missingFiles(missing) }
+        // pip over conda: files a pip distribution's RECORD owns now.
+        let pip = PipOwnership.load(prefix: env.prefix, entries: tree, env: env)
+        var clobbered: [String: Set<String>] = [:]
+        for (path, dist) in pip.owner {
+            if let owner = env.owner(of: path) { clobbered[owner, default: []].insert(dist) }
+        }
+        for owner in clobbered.keys.sorted() {
+            warnings.append("files of \(owner) were replaced by pip (\(clobbered[owner]!.sorted().joined(separator: ", "))): packed as unmanaged files")
+        }
+
+        let missingAll = EnvironmentChecks.missingFiles(in: env, present: present, filter: filter, pip: pip)
+        if !missingAll.replacedByPip.isEmpty {
+            for (owner, dist) in missingAll.replacedByPip.sorted(by: { $0.key < $1.key }) {
+                warnings.append("\(owner) was replaced wholesale by pip (\(dist)): its missing files are not an error")
+            }
+        }
+        if !options.ignoreMissingFiles && !missingAll.missing.isEmpty {
+            throw EnvpackError.missingFiles(missingAll.missing)
         }
         if !options.ignoreEditablePackages {
             let editable = EnvironmentChecks.editableInstalls(prefix: env.prefix, entries: tree)
             if !editable.isEmpty { throw EnvpackError.editablePackages(editable) }
         }
-        // Packages whose recorded size already disagrees fail before any output.
-        let changed = tree.compactMap { e -> String? in
-            guard e.status.kind == .regular, let m = env.managed[e.path], m.hasPrefixInfo,
-                  m.entry.prefixPlaceholder == nil, m.entry.sha256InPrefix == nil,
-                  let size = m.entry.sizeInBytes, size != e.status.size else { return nil }
-            return "\(e.path) (\(env.records[m.recordIndex].distName))"
+        // Absolute symlinks that leave the environment: kept, but named.
+        let outside = tree.filter { e in
+            guard e.status.kind == .symlink, let t = e.linkTarget, t.hasPrefix("/") else { return false }
+            return ![env.prefix, spellings.given, spellings.effective].contains { t == $0 || t.hasPrefix($0 + "/") }
+        }.map { "\($0.path) -> \($0.linkTarget ?? "")" }
+        if !outside.isEmpty {
+            warnings.append("absolute symlinks point outside the environment (kept as they are; they will point at the same place on the target machine): " + outside.joined(separator: ", "))
         }
-        if !changed.isEmpty { throw EnvpackError.changedFiles(changed) }
+
+        // Files whose size already shows a change fail before any output.
+        let checks = fileChecks(tree, env: env, pip: pip)
+        let changed = tree.compactMap { e -> String? in
+            guard e.status.kind == .regular, let c = checks[e.path], c.sizeDiffers(e.status.size) else { return nil }
+            return "\(e.path) (\(env.owner(of: e.path) ?? "?"))"
+        }
+        if !changed.isEmpty && !options.ignoreChangedFiles { throw EnvpackError.changedFiles(changed) }
 
         // --dest-prefix: find every prefix-bearing file first and plan its
         // edits, so a destination that cannot work fails before any output.
         var plans: [String: FilePlan] = [:]
-        if let dest = options.destPrefix.map(absolutePath), dest != env.prefix {
-            let found = try PrefixScanner.scan(root: env.prefix, prefix: env.prefix, entries: tree)
+        if let dest = options.destPrefix.map(absolutePath), dest != spellings.effective {
+            let found = try PrefixScanner.scan(root: env.prefix, prefix: spellings.effective, entries: tree)
             var relocator = Relocator(root: env.prefix, to: dest)
             relocator.requireWritable = false
             for plan in try relocator.plan(found).files { plans[plan.file.path] = plan }
@@ -67,15 +111,59 @@ public enum Packer {
         let writer = try ArchiveWriter(fd: output.fd, format: options.format, level: options.compressLevel,
                                        threads: threads, displayPath: output.displayPath)
         do {
-            let summary = try writeEntries(tree, env: env, plans: plans, helper: helper, clamp: clamp,
-                                           writer: writer, options: options, outputName: output.displayPath)
+            let earlier = earlierPrefixes(env.prefix)
+            let context = Context(env: env, prefix: spellings.effective, checks: checks, pip: pip,
+                                  earlierPrefixes: (earlier + PrefixSpellings.historyPrefixes(prefix: env.prefix))
+                                    .filter { $0 != spellings.effective }.uniqued(),
+                                  manifestPrefixes: earlier,
+                                  alternates: spellings.alternates)
+            var summary = try writeEntries(tree, context: context, plans: plans, helper: helper, clamp: clamp,
+                                           writer: writer, options: options, outputName: output.displayPath,
+                                           warnings: &warnings)
             try writer.finish()
             try output.commit()
+            summary.warnings = warnings + summary.warnings
+            if !changed.isEmpty {
+                summary.warnings.append("packed although files were changed since they were installed (--ignore-changed-files): " + changed.joined(separator: ", "))
+            }
             return summary
         } catch {
             writer.abandon()
             throw error
         }
+    }
+
+    /// What the read of each managed file must show; files pip owns now
+    /// are not conda's any more.
+    static func fileChecks(_ tree: [TreeEntry], env: CondaEnvironment, pip: PipOwnership) -> [String: FileCheck] {
+        var checks: [String: FileCheck] = [:]
+        for e in tree where e.status.kind == .regular && pip.owner[e.path] == nil {
+            if let m = env.managed[e.path], let c = FileCheck.expectation(path: e.path, managed: m) { checks[e.path] = c }
+        }
+        return checks
+    }
+
+    /// From the environment's own manifest (an earlier unpack or
+    /// relocation by envpack): the prefixes it had before, oldest first.
+    static func earlierPrefixes(_ prefix: String) -> [String] {
+        guard let text = try? String(contentsOfFile: prefix + "/" + Manifest.relativePath, encoding: .utf8),
+              let manifest = try? Manifest(parsing: text) else { return [] }
+        return manifest.previousPrefixes + [manifest.prefix]
+    }
+
+    struct Context {
+        var env: CondaEnvironment
+        /// The prefix the files hold.
+        var prefix: String
+        var checks: [String: FileCheck]
+        var pip: PipOwnership
+        /// Where the environment was before (its manifest's prefixes, and
+        /// conda-meta/history's), oldest first.
+        var earlierPrefixes: [String]
+        /// The earlier prefixes the environment's own manifest names.
+        var manifestPrefixes: [String]
+        /// Other spellings of the environment's path, looked for too.
+        var alternates: [String]
     }
 
     /// The default mtime clamp: when conda last changed the environment.
@@ -84,10 +172,11 @@ public enum Packer {
             ?? FileStatus.lstat(prefix + "/conda-meta")?.mtime ?? 0
     }
 
-    private static func writeEntries(_ tree: [TreeEntry], env: CondaEnvironment, plans: [String: FilePlan],
+    private static func writeEntries(_ tree: [TreeEntry], context: Context, plans: [String: FilePlan],
                                      helper: String, clamp: Int,
                                      writer: ArchiveWriter, options: PackOptions,
-                                     outputName: String) throws -> PackSummary {
+                                     outputName: String, warnings: inout [String]) throws -> PackSummary {
+        let env = context.env
         let root = options.arcroot.split(separator: "/").joined(separator: "/")
         func archivePath(_ path: String) -> String { root.isEmpty ? path : root + "/" + path }
 
@@ -101,6 +190,7 @@ public enum Packer {
         var prefixFileIndex: [String: Int] = [:]
         var changed: [String] = []
         var bytesRead = 0
+        let destPrefix = options.destPrefix.map(absolutePath)
 
         for entry in tree {
             let mtime = min(entry.status.mtime, clamp)
@@ -117,13 +207,15 @@ public enum Packer {
                     if let i = prefixFileIndex[target] { prefixFiles[i].hardlinks.append(entry.path) }
                     continue
                 }
-                let managed = env.managed[entry.path]
-                let result = try streamFile(entry, env: env, managed: managed, plan: plans[entry.path],
-                                            prefix: options.destPrefix.map(absolutePath) ?? env.prefix,
+                // A file pip owns now is packed as an unmanaged one.
+                let managed = context.pip.owner[entry.path] == nil ? env.managed[entry.path] : nil
+                let result = try streamFile(entry, context: context, managed: managed, plan: plans[entry.path],
+                                            prefix: destPrefix ?? context.prefix,
                                             mtime: mtime, archivePath: path,
                                             buffer: buffer, writer: writer, progress: progress)
                 bytesRead += entry.status.size
-                if result.changed {
+                // Sizes that already differed were named before any output.
+                if result.changed && !(context.checks[entry.path]?.sizeDiffers(entry.status.size) ?? false) {
                     changed.append("\(entry.path) (\(managed.map { env.records[$0.recordIndex].distName } ?? "?"))")
                 }
                 if let file = result.prefixFile {
@@ -134,7 +226,13 @@ public enum Packer {
                 continue
             }
         }
-        if !changed.isEmpty { throw EnvpackError.changedFiles(changed) }
+        // Every changed file is named, once the whole environment was read;
+        // the archive is then abandoned (with -o -, cut short).
+        if !changed.isEmpty && !options.ignoreChangedFiles { throw EnvpackError.changedFiles(changed) }
+        var extra: [String] = []
+        if !changed.isEmpty {
+            extra.append("packed although files were changed since they were installed (--ignore-changed-files): " + changed.joined(separator: ", "))
+        }
 
         // The helper, and conda-pack's name for it.
         try writeHelper(helper, at: archivePath("bin/envpack-unpack"), mtime: clamp, writer: writer, buffer: buffer)
@@ -148,25 +246,29 @@ public enum Packer {
         }
 
         var manifest = Manifest(
-            prefix: options.destPrefix.map(absolutePath) ?? env.prefix,
+            prefix: destPrefix ?? context.prefix,
             packages: env.records.map { ManifestPackage(name: $0.name, version: $0.version, build: $0.build, channel: $0.channelName) },
             files: prefixFiles)
-        if manifest.prefix != env.prefix { manifest.previousPrefixes = [env.prefix] }
+        // Earlier prefixes travel on, so a later hop can still check files
+        // known only by their hash at the prefix conda installed them into.
+        manifest.previousPrefixes = (context.manifestPrefixes + [context.prefix]).filter { $0 != manifest.prefix }.uniqued()
         let text = Array(manifest.serialized().utf8)
         try writer.begin(path: archivePath(generatedFolder), kind: .directory, mode: 0o755, mtime: clamp)
         try writer.begin(path: archivePath(Manifest.relativePath), kind: .file(size: text.count), mode: 0o644, mtime: clamp)
         try text.withUnsafeBytes { try writer.write($0) }
         progress.finish()
         let generated = 4 + ActivationScripts.files.filter { env.managed[$0.path] == nil }.count
-        return PackSummary(output: outputName, entries: tree.count + generated, bytesRead: bytesRead, manifest: manifest)
+        return PackSummary(output: outputName, entries: tree.count + generated, bytesRead: bytesRead,
+                           manifest: manifest, warnings: extra)
     }
 
-    /// Streams one regular file into the archive, checking its hash against
-    /// the record and looking for the prefix on the way.
-    private static func streamFile(_ entry: TreeEntry, env: CondaEnvironment, managed: CondaEnvironment.ManagedPath?,
+    /// Streams one regular file into the archive, checking it against its
+    /// record (FileCheck) and looking for the prefix on the way.
+    private static func streamFile(_ entry: TreeEntry, context: Context, managed: CondaEnvironment.ManagedPath?,
                                    plan: FilePlan?, prefix: String,
                                    mtime: Int, archivePath: String, buffer: UnsafeMutableRawBufferPointer,
                                    writer: ArchiveWriter, progress: Progress) throws -> (prefixFile: PrefixFile?, changed: Bool) {
+        let env = context.env
         let full = env.prefix + "/" + entry.path
         let fd = open(full, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw EnvpackError.unreadable(path: full, reason: errnoMessage()) }
@@ -177,34 +279,46 @@ public enum Packer {
         let size = entry.status.size + edits.reduce(0) { $0 + $1.replacement.count - $1.expected.count }
         try writer.begin(path: archivePath, kind: .file(size: size), mode: entry.status.mode, mtime: mtime)
 
-        // The hash the file should have now: after conda patched it if it did.
-        var expected: String? = managed?.entry.sha256InPrefix
-        if expected == nil, let m = managed, m.hasPrefixInfo, m.entry.prefixPlaceholder == nil {
-            expected = m.entry.sha256
-        }
-        var hasher = expected.map { _ in SHA256() }
+        let check = managed == nil ? nil : context.checks[entry.path]
+        var hasher = check?.rawHash != nil ? SHA256() : nil
+        var replacing = check.flatMap { c in c.placeholderHash.map { _ in ReplacingHasher(needle: context.prefix, replacement: c.placeholder ?? "") } }
+        var firstChunk = true
+        var installHashers = check?.needsInstallPrefixHash == true
+            ? context.earlierPrefixes.suffix(8).map { ReplacingHasher(needle: context.prefix, replacement: $0) } : []
         // Compiled python files hold source paths python fixes up itself on
         // import; rewriting them would only risk the move. conda-meta keeps
         // the history of the environment where it was built, as conda does.
         let scan = PrefixScanner.isScanned(entry.path)
         var detector = PrefixDetector(prefix: prefix, placeholder: plan == nil ? managed?.entry.prefixPlaceholder : nil)
+        // The other spelling of the path (through a symlink, or resolved),
+        // which files installed through it hold.
+        var alternates = scan ? context.alternates.map { StreamingMatcher(needle: Array($0.utf8)) } : []
 
-        // One pass over the file: the hash sees the bytes on disk; the
+        // One pass over the file: the hashes see the bytes on disk; the
         // archive and the prefix search see what goes into the archive (with
         // --dest-prefix, the relocated content; otherwise the same bytes).
         do {
             try streamEdited(fd: fd, size: entry.status.size, edits: edits, path: full, buffer: buffer,
-                             input: { hasher?.update(bufferPointer: $0); progress.advance(bytes: $0.count) },
-                             output: { try writer.write($0); if scan { detector.feed($0) } })
+                             input: { chunk in
+                                 hasher?.update(bufferPointer: chunk)
+                                 if firstChunk, replacing != nil, let undo = TrampolineUndo.originalLine(head: chunk) {
+                                     // A trampoline envpack wrote: hash the line it replaced.
+                                     undo.line.withUnsafeBytes { replacing?.update($0) }
+                                     replacing?.update(UnsafeRawBufferPointer(rebasing: chunk[undo.consumed...]))
+                                 } else {
+                                     replacing?.update(chunk)
+                                 }
+                                 firstChunk = false
+                                 for i in installHashers.indices { installHashers[i].update(chunk) }
+                                 progress.advance(bytes: chunk.count) },
+                             output: { try writer.write($0); if scan { detector.feed($0); for i in alternates.indices { alternates[i].feed($0) } } })
         } catch let error as FileIOError {
             throw EnvpackError.unreadable(path: full, reason: error.reason)
         }
         progress.advance(files: 1)
 
-        var hashDiffers = false
-        if let expected, let digest = hasher?.finalize() {
-            hashDiffers = hexString(digest) != expected.lowercased()
-        }
+        let rawDigest = hasher.map { hexString($0.finalize()) }
+        let replacedDigest = replacing?.finalize()
         let recordMode = PrefixScanner.recordMode(managed)
         var file: PrefixFile?
         do {
@@ -214,15 +328,33 @@ public enum Packer {
         } catch {
             throw EnvpackError.malformedFile(path: full, reason: error.description)
         }
+        let found = alternates.filter { !$0.offsets.isEmpty }.map { String(decoding: $0.needle, as: UTF8.self) }
+        if let other = found.first {
+            // Rare: read the file once more to describe it with that spelling.
+            guard file == nil, plan == nil, found.count == 1 else {
+                throw EnvpackError.invalidOption("\(full) holds both \(context.prefix) and \(other), two spellings of the environment's path; `envpack relocate \(context.prefix) --from \(other)` makes them one")
+            }
+            var again = PrefixDetector(prefix: other, placeholder: nil)
+            do {
+                try forEachChunk(of: full) { again.feed($0) }
+                file = try again.result(path: entry.path, absolutePath: full, recordMode: recordMode, isManaged: managed != nil)
+            } catch let error as FileIOError {
+                throw EnvpackError.unreadable(path: full, reason: error.reason)
+            } catch {
+                throw EnvpackError.malformedFile(path: full, reason: "\(error)")
+            }
+        }
         if let plan, file?.mode == .binary {
             let offsets = Set(file?.offsets ?? [])
             file?.room = Relocator.room(after: plan.edits, old: plan.file.room).filter { offsets.contains($0.key) }
         }
-        // A record's sha256_in_prefix is the hash for the prefix conda
-        // installed into. A file that holds this environment's prefix was
-        // patched for it (or moved here with conda-pack), so its hash cannot
-        // be compared; any other difference is a real change.
-        return (file, hashDiffers && file == nil && plan == nil)
+        var changed = false
+        if let check {
+            let installDigests = installHashers.indices.map { installHashers[$0].finalize() }
+            changed = !check.unchanged(size: entry.status.size, rawDigest: rawDigest, replacedDigest: replacedDigest,
+                                       installPrefixDigests: installDigests, holdsPrefix: file != nil || plan != nil, isBinary: detector.isELF || file?.mode == .binary)
+        }
+        return (file, changed)
     }
 
     private static func writeHelper(_ helper: String, at path: String, mtime: Int, writer: ArchiveWriter,
@@ -239,6 +371,14 @@ public enum Packer {
         } catch let error as FileIOError {
             throw EnvpackError.unreadable(path: helper, reason: error.reason)
         }
+    }
+}
+
+extension Array where Element: Hashable {
+    /// The elements in order, each once.
+    func uniqued() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
     }
 }
 

@@ -36,7 +36,7 @@ public enum EnvpackError: Error, Equatable, CustomStringConvertible, LocalizedEr
         case .missingFiles(let items):
             return "files managed by conda are missing (use --ignore-missing-files to pack anyway): " + summarize(items)
         case .changedFiles(let items):
-            return "files managed by conda were changed since they were installed: " + summarize(items)
+            return "files managed by conda were changed since they were installed (use --ignore-changed-files to pack anyway): " + summarize(items)
         case .editablePackages(let items):
             return "editable (development) installs point outside the environment and would not work after moving it (use --ignore-editable-packages to pack anyway): " + summarize(items)
         case .multiplePythons(let items):

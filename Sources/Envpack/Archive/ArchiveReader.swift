@@ -143,7 +143,7 @@ public final class ArchiveReader {
             // Only a name libarchive could not convert is let through: the
             // name itself is checked below, byte for byte.
             let message = libarchiveError(archive) ?? ""
-            if !message.contains("can't be converted") || archive_entry_filetype(e) == 0 && archive_entry_hardlink(e) == nil && archive_entry_pathname(e) == nil {
+            if !message.contains("can't be converted") {
                 throw EnvpackError.archive(path: displayPath, reason: Self.describe(message))
             }
         } else if status != ARCHIVE_OK || e == nil {

@@ -78,13 +78,49 @@ import Testing
 
     // MARK: Item 3: no umask race
 
+    /// Every entry's permission bits as a package archive states them,
+    /// by path inside the package.
+    static func packageModes(_ archive: String) throws -> [String: UInt32] {
+        var modes: [String: UInt32] = [:]
+        func collect(_ reader: ArchiveReader) throws {
+            while let e = try reader.next() {
+                guard e.fileType != fileTypeSymlink else { continue }
+                modes[e.path.split(separator: "/").filter { $0 != "." }.joined(separator: "/")] = e.mode & 0o1777
+            }
+        }
+        let outer = try ArchiveReader(path: archive)
+        if archive.hasSuffix(".conda") {
+            while let e = try outer.next() {
+                guard e.path.hasSuffix(".tar.zst") else { continue }
+                try collect(try ArchiveReader(nestedIn: outer, name: e.path))
+            }
+        } else {
+            try collect(outer)
+        }
+        return modes
+    }
+
     /// Cold-cache installs extract packages on several threads; before,
-    /// libarchive's umask(0)/umask(old) let about one in three end with
-    /// folders 0777 and records 0666. No entry of the prefix or the cache
-    /// may be group- or world-writable (no package in the set asks for it).
+    /// libarchive's umask(0)/umask(old) let most of them end with folders
+    /// 0777 and files 0666. No entry of the cache or the prefix may be
+    /// group- or world-writable beyond what its package states (ncurses,
+    /// for one, ships 0664 files); what no package lists (folders made on
+    /// the way, records) is neither.
     @Test func coldCacheInstallsKeepExactModes() throws {
         _ = try TestSupport.sharedPackages()
         let spec = TestSupport.fixturesRoot + "/specs/conda-forge.txt"
+        // What each package says, by its folder name in the cache.
+        var stated: [String: [String: UInt32]] = [:]
+        for line in try String(contentsOfFile: spec, encoding: .utf8).split(separator: "\n") where line.hasPrefix("file://") {
+            let path = String(line.dropFirst("file://".count).split(separator: "#")[0])
+            let file = (path as NSString).lastPathComponent
+            let dist = file.hasSuffix(".conda") ? String(file.dropLast(6)) : String(file.dropLast(8))
+            stated[dist] = try Self.packageModes(path)
+        }
+        try #require(stated.count > 10)
+        let union = stated.values.reduce(into: [String: UInt32]()) { all, modes in
+            all.merge(modes) { $0 | $1 }
+        }
         let trials = 3
         var bad: [String] = []
         for trial in 0..<trials {
@@ -92,14 +128,42 @@ import Testing
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let r = try TestSupport.envpack(["install", "-q", "--file", spec, "-p", dir + "/P", "--pkgs-dir", dir + "/pkgs"])
             try #require(r.status == 0, "install: \(r.stderr)")
-            for top in ["P", "pkgs"] {
+            func check(_ top: String, _ allowed: (String) -> UInt32?) throws {
                 for (path, entry) in try Self.tree(dir + "/" + top) where !entry.hasPrefix("l ") {
                     let mode = UInt32(entry.split(separator: " ")[1], radix: 8) ?? 0
-                    if mode & 0o022 != 0 { bad.append("trial \(trial): \(top)/\(path) \(entry.prefix(6))") }
+                    let writable = mode & 0o022, may = (allowed(path) ?? 0) & 0o022
+                    if writable & ~may != 0 { bad.append("trial \(trial): \(top)/\(path) \(String(mode, radix: 8))") }
                 }
             }
+            try check("pkgs") { path in
+                let parts = path.split(separator: "/", maxSplits: 1).map(String.init)
+                return parts.count == 2 ? stated[parts[0]]?[parts[1]] : nil
+            }
+            try check("P") { union[$0] }
         }
-        #expect(bad.isEmpty, "\(bad.count) group/world-writable entries in \(trials) cold installs, e.g. \(bad.prefix(5))")
+        #expect(bad.isEmpty, "\(bad.count) entries group/world-writable beyond their package in \(trials) cold installs, e.g. \(bad.prefix(5))")
+    }
+
+    /// The cause, checked deterministically: neither install nor unpack
+    /// makes a single umask(2) call (the old extraction made one per
+    /// archive_write_disk, process-wide, racing the other threads).
+    @Test func extractionNeverCallsUmask() throws {
+        let env = try TestSupport.fixtureEnv("demo")
+        let dir = try TestSupport.temporaryDirectory("umask-strace")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/strace"), "strace is missing (scripts/deps.sh installs it)")
+        let archive = try pack(env, format: "tar.zst", into: dir)
+        let runs: [(String, [String])] = [
+            ("install", ["install", "-q", "--file", TestSupport.fixturesRoot + "/specs/demo.txt", "-p", dir + "/P", "--pkgs-dir", dir + "/pkgs"]),
+            ("unpack", ["unpack", "-q", archive, dir + "/dest"]),
+        ]
+        for (name, arguments) in runs {
+            let trace = dir + "/\(name).trace"
+            let r = try TestSupport.run("/usr/bin/strace", ["-f", "-qq", "-e", "trace=umask", "-o", trace, TestSupport.envpackBinary] + arguments)
+            try #require(r.status == 0, "\(name): \(r.stderr)")
+            let calls = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").filter { $0.contains("umask(") }
+            #expect(calls.isEmpty, "\(name) called umask \(calls.count) times, e.g. \(calls.prefix(2))")
+        }
     }
 
     // MARK: Item 4: failed writes fail

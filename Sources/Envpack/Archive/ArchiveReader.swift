@@ -139,7 +139,7 @@ public final class ArchiveReader {
             try finishStream()
             return nil
         }
-        if status == ARCHIVE_WARN, let e {
+        if status == ARCHIVE_WARN && e != nil {
             // Only a name libarchive could not convert is let through: the
             // name itself is checked below, byte for byte.
             let message = libarchiveError(archive) ?? ""

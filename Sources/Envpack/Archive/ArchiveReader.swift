@@ -152,20 +152,22 @@ public final class ArchiveReader {
         index += 1
         entry = e
         let label = "#\(index)"
-        currentPath = try Self.utf8(archive_entry_pathname(e), or: archive_entry_pathname_utf8(e),
-                                    what: "the name of entry \(label)", archive: displayPath)
-        guard !currentPath.isEmpty else {
-            throw EnvpackError.archive(path: displayPath, reason: "refusing entry \(label): it has an empty name")
+        func refuse(_ why: String) -> EnvpackError { .archive(path: displayPath, reason: "refusing entry \(why)") }
+        switch Self.utf8(archive_entry_pathname(e), or: archive_entry_pathname_utf8(e)) {
+        case .valid(let name) where !name.isEmpty: currentPath = name
+        case .valid, .missing: throw refuse("\(label): it has an empty name")
+        case .invalid(let shown): throw refuse("\(shown): its name is not valid UTF-8")
         }
         currentSymlink = nil
         currentHardlink = nil
-        if archive_entry_symlink(e) != nil || archive_entry_symlink_utf8(e) != nil {
-            currentSymlink = try Self.utf8(archive_entry_symlink(e), or: archive_entry_symlink_utf8(e),
-                                           what: "the link target of entry \(currentPath)", archive: displayPath)
-        }
-        if archive_entry_hardlink(e) != nil || archive_entry_hardlink_utf8(e) != nil {
-            currentHardlink = try Self.utf8(archive_entry_hardlink(e), or: archive_entry_hardlink_utf8(e),
-                                            what: "the hardlink target of entry \(currentPath)", archive: displayPath)
+        for hard in [false, true] {
+            let raw = hard ? archive_entry_hardlink(e) : archive_entry_symlink(e)
+            let converted = hard ? archive_entry_hardlink_utf8(e) : archive_entry_symlink_utf8(e)
+            switch Self.utf8(raw, or: converted) {
+            case .missing: continue
+            case .valid(let target): if hard { currentHardlink = target } else { currentSymlink = target }
+            case .invalid(let shown): throw refuse("\(currentPath): its link target \(shown) is not valid UTF-8")
+            }
         }
         return e
     }
@@ -173,17 +175,15 @@ public final class ArchiveReader {
     private(set) var currentSymlink: String? = nil
     private(set) var currentHardlink: String? = nil
 
+    private enum Name { case valid(String), invalid(shown: String), missing }
+
     /// A name from libarchive as its bytes say (the locale is UTF-8, so the
-    /// multibyte form holds the raw bytes of tar names), refused unless
-    /// it is valid UTF-8; the message shows invalid bytes as \xNN.
-    private static func utf8(_ raw: UnsafePointer<CChar>?, or converted: UnsafePointer<CChar>?, what: String,
-                             archive: String) throws -> String {
-        guard let pointer = raw ?? converted else {
-            throw EnvpackError.archive(path: archive, reason: "refusing \(what): it cannot be read as UTF-8")
-        }
-        if let name = String(validatingCString: pointer) { return name }
-        let bytes = Array(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)))
-        throw EnvpackError.archive(path: archive, reason: "refusing \(what), \(escapedName(bytes)): not valid UTF-8")
+    /// multibyte form holds the raw bytes of tar names), valid only if it
+    /// is UTF-8; an invalid one is shown with its bad bytes as \xNN.
+    private static func utf8(_ raw: UnsafePointer<CChar>?, or converted: UnsafePointer<CChar>?) -> Name {
+        guard let pointer = raw ?? converted else { return .missing }
+        if let name = String(validatingCString: pointer) { return .valid(name) }
+        return .invalid(shown: escapedName(Array(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)))))
     }
 
     /// Called at the end of the archive: the rest of the compressed stream

@@ -25,6 +25,11 @@ let package = Package(
                        providers: [.apt(["liblzma-dev"])]),
         .systemLibrary(name: "CElf", pkgConfig: "libelf",
                        providers: [.apt(["libelf-dev"])]),
+        // gzip and bzip2 decoding that verifies the streams' CRCs
+        // (libarchive's gzip filter does not check the trailer).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CBzip2", providers: [.apt(["libbz2-dev"])]),
 
         // The relocation engine and the manifest format. Foundation-free, so
         // the static unpack helper can carry it and stay small.
@@ -34,7 +39,7 @@ let package = Package(
         // Everything else: the conda model, scanning, archive I/O, packing,
         // installing.
         .target(name: "Envpack", dependencies: [
-            "EnvpackRelocation", "CArchive", "CZstd", "CLZMA", "CSupport",
+            "EnvpackRelocation", "CArchive", "CZstd", "CLZMA", "CZlib", "CBzip2", "CSupport",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 

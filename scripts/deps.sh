@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what envpack needs on Debian/Ubuntu, only when something is
-# missing: the C libraries it links (libarchive, libzstd, liblzma, libelf)
+# missing: the C libraries it links (libarchive, libzstd, liblzma, libelf, zlib, libbz2)
 # and the tools the fixtures and tests use.
 set -euo pipefail
 packages=(
-  pkg-config libarchive-dev libzstd-dev liblzma-dev libelf-dev zlib1g-dev   # building envpack
+  pkg-config libarchive-dev libzstd-dev liblzma-dev libelf-dev zlib1g-dev libbz2-dev   # building envpack
   gcc binutils zstd libarchive-tools patchelf python3 python3-venv          # fixtures, tests, bench
-  util-linux file time zsh fish dash                                       # namespaces, bench, activate tests
+  util-linux file time zsh fish dash strace                                # namespaces, bench, activate tests, umask test
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,8 +1,11 @@
-// Reading a tar.zst on two cores: a thread decompresses zstd through libzstd
-// into a pipe while libarchive parses and extracts on the caller's thread,
-// as `zstd -dc | tar -x` does with two processes. Other formats pass through
-// unchanged and libarchive decompresses them itself.
-import CZstd
+// Reading a compressed archive on two cores: a thread decodes the input
+// (zstd, gzip, xz or bzip2, told apart by their first bytes; see
+// StreamDecoder) into a pipe while libarchive parses and extracts on the
+// caller's thread, as `zstd -dc | tar -x` does with two processes. Data that
+// is not compressed passes through unchanged. The thread always reads its
+// input to the end and checks that the last frame is complete and verified;
+// the reader drains the pipe after tar's end marker and asks `finish()`, so
+// a truncated or corrupt stream fails even when tar had all it needed.
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -25,6 +28,8 @@ final class DecompressingFeed: @unchecked Sendable {
         guard pipe(&fds) == 0 else { throw EnvpackError.unreadable(path: path, reason: errnoMessage()) }
         readFD = fds[0]
         writeFD = fds[1]
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
         // A 1 MiB pipe (the default is 64 KiB) halves the thread switches.
         _ = fcntl(fds[1], 1031 /* F_SETPIPE_SZ, hidden behind _GNU_SOURCE */, 1 << 20)
         source = path
@@ -36,7 +41,11 @@ final class DecompressingFeed: @unchecked Sendable {
         }
         done.enter()
         Thread.detachNewThread { [self] in
-            feed(from: inputFD)
+            do { try feed(from: inputFD) } catch let error as StreamError {
+                failure = error.message
+            } catch {
+                failure = "\(error)"
+            }
             if inputFD != STDIN_FILENO { close(inputFD) }
             close(writeFD)
             done.leave()
@@ -55,46 +64,75 @@ final class DecompressingFeed: @unchecked Sendable {
         return failure
     }
 
-    private func feed(from fd: Int32) {
-        let chunk = 1 << 20
-        var input = [UInt8](repeating: 0, count: chunk)
-        var first = true
-        var stream: OpaquePointer? = nil
-        defer { if let stream { ZSTD_freeDStream(stream) } }
-        var output = [UInt8](repeating: 0, count: ZSTD_DStreamOutSize())
-        while true {
-            let n = input.withUnsafeMutableBytes { read(fd, $0.baseAddress, chunk) }
+    /// For a reader that has reached tar's end marker: reads what is left
+    /// of the decoded stream (tar's padding), waits for the feeder to reach
+    /// the end of its input, and returns why the stream is bad, if it is.
+    func finish() -> String? {
+        if !readClosed {
+            var sink = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = sink.withUnsafeMutableBytes { read(readFD, $0.baseAddress, $0.count) }
+                if n > 0 { continue }
+                if n < 0 && errno == EINTR { continue }
+                break
+            }
+        }
+        return error()
+    }
+
+    private struct PipeClosed: Error {}
+
+    private func emit(_ bytes: UnsafeRawBufferPointer) throws {
+        var rest = bytes
+        while !rest.isEmpty {
+            let n = write(writeFD, rest.baseAddress, rest.count)
             if n < 0 {
                 if errno == EINTR { continue }
-                failure = errnoMessage(); return
+                // The reader stopped (it has its own error to report).
+                throw PipeClosed()
             }
-            if n == 0 { break }
-            if first {
-                first = false
-                // zstd frame magic 0xFD2FB528, little-endian.
-                if n >= 4 && input[0] == 0x28 && input[1] == 0xb5 && input[2] == 0x2f && input[3] == 0xfd {
-                    stream = ZSTD_createDStream()
-                }
-            }
-            guard let stream else {
-                guard (try? input.withUnsafeBytes({ try writeAll(fd: writeFD, UnsafeRawBufferPointer(rebasing: $0[0..<n]), displayPath: source) })) != nil else { return }
-                continue
-            }
-            let ok: Bool = input.withUnsafeBytes { inBytes in
-                var inBuffer = ZSTD_inBuffer(src: inBytes.baseAddress, size: n, pos: 0)
-                while inBuffer.pos < inBuffer.size {
-                    let wrote: Int? = output.withUnsafeMutableBytes { out in
-                        var outBuffer = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: 0)
-                        let r = ZSTD_decompressStream(stream, &outBuffer, &inBuffer)
-                        if ZSTD_isError(r) != 0 { failure = "zstd: " + String(cString: ZSTD_getErrorName(r)); return nil }
-                        return outBuffer.pos
+            rest = UnsafeRawBufferPointer(rebasing: rest[n...])
+        }
+    }
+
+    private func feed(from fd: Int32) throws {
+        let chunk = 1 << 20
+        let input = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { input.deallocate() }
+        var decoder: StreamDecoder? = nil
+        var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        defer { scratch.deallocate() }
+        var first = true
+        do {
+            while true {
+                var n = 0
+                // The first read gathers enough bytes to recognise the format
+                // (standard input may deliver them one by one).
+                repeat {
+                    let r = read(fd, input.baseAddress! + n, (first ? 8 : chunk) - n)
+                    if r < 0 {
+                        if errno == EINTR { continue }
+                        throw StreamError.unsupported("cannot read: " + errnoMessage())
                     }
-                    guard let wrote else { return false }
-                    guard (try? output.withUnsafeBytes({ try writeAll(fd: writeFD, UnsafeRawBufferPointer(rebasing: $0[0..<wrote]), displayPath: source) })) != nil else { return false }
+                    if r == 0 { break }
+                    n += r
+                } while first && n < 8
+                let piece = UnsafeRawBufferPointer(rebasing: input[0..<n])
+                if first {
+                    first = false
+                    let kind = StreamKind(magic: piece)
+                    if kind == .zip {
+                        throw StreamError.unsupported("a zip archive cannot be read from standard input (its central directory, which holds the symlinks and modes, is at the end): save it to a file and unpack that")
+                    }
+                    decoder = try kind.makeDecoder()
+                    if decoder != nil { scratch = .allocate(byteCount: 1 << 17, alignment: 16) }
                 }
-                return true
+                if n == 0 { break }
+                if let decoder { try decoder.feed(piece, scratch: scratch, emit: emit) } else { try emit(piece) }
             }
-            if !ok { return }
+            try decoder?.finish(scratch: scratch, emit: emit)
+        } catch is PipeClosed {
+            return
         }
     }
 }

@@ -1,12 +1,14 @@
 // Extracting an archive without trusting it: entries with absolute paths or
-// `..`, writing through a symlink, hardlinks that leave the destination and
-// device nodes are refused, each named. Owners are not restored unless asked.
-// The destination is always a fresh folder, so every symlink in it came from
-// the archive: envpack remembers them and refuses any later entry (or
-// hardlink target) below one. That is libarchive's SECURE_SYMLINKS check
-// without its look at the folders above the destination (which may well be
-// symlinks) and without a chdir, so several archives can be extracted at
-// once on different threads.
+// `..`, writing through a symlink, hardlinks that leave the destination,
+// device nodes and names that are not UTF-8 are refused, each named. Owners
+// are not restored unless asked; set-id bits are dropped. The destination is
+// always a fresh folder, so every symlink in it came from the archive:
+// envpack remembers them and refuses any later entry (or hardlink target)
+// below one, and DiskWriter opens every folder with O_NOFOLLOW besides.
+// libarchive reads (ArchiveReader); envpack writes (DiskWriter, which says
+// why), so several archives can be extracted at once on different threads,
+// and a failed write is an error. The stream is verified to its end before
+// `extract` returns.
 import CArchive
 import Foundation
 #if canImport(Glibc)
@@ -26,87 +28,120 @@ public enum SafeExtractor {
     @discardableResult
     public static func extract(reader: ArchiveReader, into directory: String, sameOwner: Bool = false,
                                progress: Progress? = nil) throws -> Int {
-        let archive = reader.displayPath
-        guard let disk = archive_write_disk_new() else {
-            throw EnvpackError.archive(path: archive, reason: "cannot allocate libarchive state")
-        }
-        defer { archive_write_free(disk) }
-        var flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_NODOTDOT
-        if sameOwner { flags |= ARCHIVE_EXTRACT_OWNER }
-        archive_write_disk_set_options(disk, flags)
-        archive_write_disk_set_standard_lookup(disk)
-
+        let writer = try DiskWriter(root: directory, archive: reader.displayPath)
         var symlinks = Set<String>()
         var count = 0
         while let entry = try reader.nextRaw() {
             try Interruption.check()
             let name = reader.currentPath
-            try validate(entry: entry, name: name, archive: reader.displayPath, root: directory, symlinks: symlinks)
-            let normalized = name.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
-            if UInt32(archive_entry_filetype(entry)) == fileTypeSymlink { symlinks.insert(normalized) }
-            archive_entry_copy_pathname(entry, directory + "/" + normalized)
-            if let target = archive_entry_hardlink(entry).map({ String(cString: $0) }) {
-                archive_entry_copy_hardlink(entry, directory + "/" + target)
-            }
-            let status = archive_write_header(disk, entry)
-            if status < ARCHIVE_WARN {
-                throw EnvpackError.archive(path: reader.displayPath, reason: "entry \(name): " + errorString(disk))
-            }
-            if archive_entry_size(entry) > 0 && status >= ARCHIVE_WARN {
-                try reader.copyData(to: disk, entryName: name)
-            }
-            if archive_write_finish_entry(disk) < ARCHIVE_WARN {
-                throw EnvpackError.archive(path: reader.displayPath, reason: "entry \(name): " + errorString(disk))
+            let components = try validate(entry: entry, name: name, archive: reader.displayPath,
+                                          hardlink: reader.currentHardlink, symlinks: symlinks)
+            let meta = metadata(entry, sameOwner: sameOwner)
+            let size = archive_entry_size(entry)
+            if let target = reader.currentHardlink {
+                let targetComponents = target.split(separator: "/").filter { $0 != "." }.map(String.init)
+                try writer.makeHardlink(components, entry: name, target: targetComponents, targetName: target)
+                // Data in a hardlink entry would rewrite the file it links to.
+                try reader.forEachBlock { block, _ in
+                    if !block.isEmpty {
+                        throw EnvpackError.archive(path: reader.displayPath, reason: "refusing entry \(name): a hardlink entry that carries data")
+                    }
+                }
+            } else {
+                switch UInt32(archive_entry_filetype(entry)) {
+                case fileTypeDirectory:
+                    try writer.makeFolder(components, entry: name, meta: meta)
+                case fileTypeSymlink:
+                    guard let target = reader.currentSymlink, !target.isEmpty else {
+                        throw EnvpackError.archive(path: reader.displayPath, reason: "refusing entry \(name): a symlink with no target")
+                    }
+                    try writer.makeSymlink(components, entry: name, target: target, meta: meta)
+                    symlinks.insert(components.joined(separator: "/"))
+                default:
+                    try writer.makeFile(components, entry: name, size: size, meta: meta) { write in
+                        try reader.forEachBlock(write)
+                    }
+                }
             }
             count += 1
-            progress?.advance(files: 1, bytes: Int(archive_entry_size(entry)))
+            progress?.advance(files: 1, bytes: Int(size))
         }
-        if archive_write_close(disk) < ARCHIVE_WARN {
-            throw EnvpackError.archive(path: reader.displayPath, reason: errorString(disk))
-        }
+        try writer.finish()
         return count
     }
 
-    /// The checks libarchive's own flags do not make, with messages that
-    /// name the entry.
-    static func validate(entry: OpaquePointer, name: String, archive: String, root: String, symlinks: Set<String>) throws {
+    /// The checks that need the whole archive's view, with messages that
+    /// name the entry. Returns the entry's path components.
+    static func validate(entry: OpaquePointer, name: String, archive: String, hardlink: String?,
+                         symlinks: Set<String>) throws -> [String] {
         func refuse(_ why: String) -> EnvpackError { .archive(path: archive, reason: "refusing entry \(name): \(why)") }
         if name.hasPrefix("/") { throw refuse("absolute path") }
         if name.split(separator: "/").contains("..") { throw refuse("path leaves the destination (..)") }
+        let components = name.split(separator: "/").filter { $0 != "." }.map(String.init)
         /// The first symlink the archive made that `path` would go through.
-        func symlinkAbove(_ path: String) -> String? {
+        func symlinkAbove(_ path: [String]) -> String? {
             var walked = ""
-            for component in path.split(separator: "/").dropLast() where component != "." {
-                walked = walked.isEmpty ? String(component) : walked + "/" + component
+            for component in path.dropLast() {
+                walked = walked.isEmpty ? component : walked + "/" + component
                 if symlinks.contains(walked) { return walked }
             }
             return nil
         }
-        if let link = symlinkAbove(name) { throw refuse("it would be written through the symlink \(link)") }
-        let isHardlink = archive_entry_hardlink(entry) != nil
-        switch UInt32(archive_entry_filetype(entry)) {
+        if let link = symlinkAbove(components) { throw refuse("it would be written through the symlink \(link)") }
+        let type = UInt32(archive_entry_filetype(entry))
+        switch type {
         case fileTypeRegular, fileTypeDirectory, fileTypeSymlink: break
-        case 0 where isHardlink: break
+        case 0 where hardlink != nil: break
         default: throw refuse("device nodes, FIFOs and sockets are not extracted")
         }
-        if let target = archive_entry_hardlink(entry).map({ String(cString: $0) }) {
+        if components.isEmpty && type != fileTypeDirectory {
+            throw refuse("it names the destination itself")
+        }
+        if let target = hardlink {
             if target.hasPrefix("/") || target.split(separator: "/").contains("..") {
                 throw refuse("hardlink to \(target) leaves the destination")
             }
             // The target must be a regular file extracted before it,
-            // reached through no symlink.
-            if let link = symlinkAbove(target) ?? (symlinks.contains(target) ? target : nil) {
-                throw refuse("hardlink to \(target) goes through the symlink \(link)")
-            }
-            if FileStatus.lstat(root + "/" + target)?.kind != .regular {
+            // reached through no symlink (DiskWriter checks the former).
+            let targetComponents = target.split(separator: "/").filter { $0 != "." }.map(String.init)
+            if targetComponents.isEmpty {
                 throw refuse("hardlink to \(target), which is not a regular file extracted before it")
             }
+            if let link = symlinkAbove(targetComponents) ?? (symlinks.contains(targetComponents.joined(separator: "/")) ? target : nil) {
+                throw refuse("hardlink to \(target) goes through the symlink \(link)")
+            }
         }
-        // Set-id bits from an archive are never wanted in an environment.
-        archive_entry_set_perm(entry, archive_entry_perm(entry) & 0o1777)
+        return components
     }
 
-    static func errorString(_ a: OpaquePointer) -> String {
-        archive_error_string(a).map { String(cString: $0) } ?? "unknown libarchive error"
+    /// Mode (set-id bits from an archive are never wanted in an
+    /// environment), times and, with `--same-owner`, the owner.
+    static func metadata(_ entry: OpaquePointer, sameOwner: Bool) -> DiskWriter.Metadata {
+        var meta = DiskWriter.Metadata(mode: mode_t(archive_entry_perm(entry)) & 0o1777)
+        if archive_entry_mtime_is_set(entry) != 0 {
+            meta.mtime = timespec(tv_sec: archive_entry_mtime(entry), tv_nsec: Int(archive_entry_mtime_nsec(entry)))
+        }
+        if archive_entry_atime_is_set(entry) != 0 {
+            meta.atime = timespec(tv_sec: archive_entry_atime(entry), tv_nsec: Int(archive_entry_atime_nsec(entry)))
+        }
+        if sameOwner { meta.owner = owner(of: entry) }
+        return meta
+    }
+
+    /// The entry's owner: by name when this system knows the name, as tar
+    /// does, else by number.
+    private static func owner(of entry: OpaquePointer) -> (uid: uid_t, gid: gid_t) {
+        var uid = uid_t(truncatingIfNeeded: archive_entry_uid(entry))
+        var gid = gid_t(truncatingIfNeeded: archive_entry_gid(entry))
+        var buffer = [CChar](repeating: 0, count: 16384)
+        if let name = archive_entry_uname(entry) {
+            var pw = passwd(), result: UnsafeMutablePointer<passwd>? = nil
+            if getpwnam_r(name, &pw, &buffer, buffer.count, &result) == 0, result != nil { uid = pw.pw_uid }
+        }
+        if let name = archive_entry_gname(entry) {
+            var gr = group(), result: UnsafeMutablePointer<group>? = nil
+            if getgrnam_r(name, &gr, &buffer, buffer.count, &result) == 0, result != nil { gid = gr.gr_gid }
+        }
+        return (uid, gid)
     }
 }

@@ -248,6 +248,19 @@ extension Manifest {
     /// parsed entries but never the whole text.
     static func load(fd: Int32, path: String) throws(RelocationError) -> Manifest {
         var parser = ManifestParser()
+        // A first pass counts the lines: too many is refused before any
+        // entry is allocated, and the entries' storage is reserved once.
+        var lines = 0
+        do {
+            try forEachChunk(fd: fd, path: path) { chunk in
+                for byte in chunk where byte == 0x0a { lines += 1 }
+            }
+        } catch { throw .io(error) }
+        guard lines <= ManifestLimits.maxRecords + 1024 else {
+            throw .badManifest("\(path): more than \(ManifestLimits.maxRecords) lines, refused")
+        }
+        guard lseek(fd, 0, SEEK_SET) == 0 else { throw .io(FileIOError(path: path, reason: errnoText())) }
+        parser.expectedRecords = lines
         var carry: [UInt8] = []
         var total = 0
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
@@ -315,8 +328,9 @@ struct ManifestParser {
     var sawHeader = false
     var lineNumber = 0
     var records = 0
-    /// Every path named so far (files and hardlinks), to refuse duplicates.
-    var paths: Set<String> = []
+    /// Records the caller counted in advance (0 when unknown), to reserve
+    /// the entries' storage once.
+    var expectedRecords = 0
     /// One copy of each placeholder string, shared by every entry.
     var placeholders: [String: String] = [:]
 
@@ -349,11 +363,6 @@ struct ManifestParser {
                 throw ManifestError(line: lineNumber, reason: "refused path '\(escapeField(path))': \(reason)")
             }
             return path
-        }
-        func claim(_ path: String) throws(ManifestError) {
-            guard paths.insert(path).inserted else {
-                throw ManifestError(line: lineNumber, reason: "'\(escapeField(path))' is listed twice")
-            }
         }
         if !sawHeader {
             guard kind == "envpack-manifest" else {
@@ -394,7 +403,7 @@ struct ManifestParser {
             guard exempt.count <= offsets.count else {
                 throw ManifestError(line: lineNumber, reason: "more exempt offsets than offsets")
             }
-            try claim(path)
+            if files.isEmpty && expectedRecords > 0 { files.reserveCapacity(expectedRecords) }
             var file = PrefixFile(path: path, mode: mode, placeholder: placeholder,
                                   isShebang: flags.contains("shebang"), isELF: flags.contains("elf"),
                                   isManaged: !flags.contains("unmanaged"),
@@ -431,7 +440,7 @@ struct ManifestParser {
                 throw ManifestError(line: lineNumber, reason: "hardlink for '\(escapeField(path))' does not follow its file")
             }
             let other = try safePath(2)
-            try claim(other)
+            guard files[last].hardlinks.count < 0xffff else { throw ManifestError(line: lineNumber, reason: "too many hardlink records") }
             files[last].hardlinks.append(other)
             files[last].hardlinkLines.append(lineNumber)
         default:
@@ -441,9 +450,34 @@ struct ManifestParser {
         }
     }
 
+    /// No path may be named twice (two `file` records, or a `hardlink`
+    /// naming a file already listed): a second rewrite of one file would
+    /// fail half-way. Paths are compared as bytes, through one sorted array
+    /// of indices rather than a set of strings, to keep memory small.
+    func refuseDuplicates() throws(ManifestError) {
+        var keys: [Int] = []
+        keys.reserveCapacity(files.count)
+        for (i, f) in files.enumerated() {
+            keys.append(i << 16)
+            for j in f.hardlinks.indices { keys.append(i << 16 | (j + 1)) }
+        }
+        func path(_ key: Int) -> String {
+            let i = key >> 16, j = key & 0xffff
+            return j == 0 ? files[i].path : files[i].hardlinks[j - 1]
+        }
+        keys.sort { path($0).utf8.lexicographicallyPrecedes(path($1).utf8) }
+        for (a, b) in zip(keys, keys.dropFirst()) where path(a).utf8.elementsEqual(path(b).utf8) {
+            let later = max(a, b)
+            let i = later >> 16, j = later & 0xffff
+            let line = j == 0 ? files[i].line : (j - 1 < files[i].hardlinkLines.count ? files[i].hardlinkLines[j - 1] : files[i].line)
+            throw ManifestError(line: line, reason: "'\(escapeField(path(b)))' is listed twice")
+        }
+    }
+
     func finish() throws(ManifestError) -> Manifest {
         guard sawHeader else { throw ManifestError(line: lineNumber, reason: "empty manifest") }
         guard let prefix else { throw ManifestError(line: lineNumber, reason: "no prefix line") }
+        try refuseDuplicates()
         var manifest = Manifest(prefix: prefix, packages: packages, files: files)
         manifest.previousPrefixes = previous
         return manifest

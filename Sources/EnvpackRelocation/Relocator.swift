@@ -161,7 +161,11 @@ public struct Relocator {
                 }
                 done.append(file)
             }
-            if journal?.done.contains(file.path) == true { finished(); continue }
+            // A `done` line counts only with the entry it recorded; without
+            // one (an older journal, or one that came in an archive) the
+            // file is planned again, and counts as done only if it no
+            // longer holds the old prefix where the manifest says.
+            if journal?.done.contains(file.path) == true && journal?.entries[file.path] != nil { finished(); continue }
             do {
                 let plan = try planEdits(for: file, fd: opened.fd, size: Int(opened.status.st_size),
                                          path: joinPath(root, file.path), old: old, to: to,
@@ -174,7 +178,7 @@ public struct Relocator {
                     longest = min(longest ?? allowed, allowed)
                     problem("\(file.path): binary prefix of \(allowed) bytes")
                 case .changed(let reason):
-                    if journal?.started.contains(file.path) == true {
+                    if journal?.started.contains(file.path) == true || journal?.done.contains(file.path) == true {
                         // The file in flight when the last run stopped: renamed already.
                         finished()
                     } else {
@@ -544,7 +548,13 @@ func planEdits(for file: PrefixFile, fd: Int32, size: Int, path: String, old: St
                 edits.append(Edit(offset: offset, expected: string + [UInt8](repeating: 0, count: room), replacement: replaced))
                 coveredUntil = offset + string.count
             }
-            edits.sort { $0.offset < $1.offset }
+        }
+        // Edits are applied in one forward pass: from a hostile manifest
+        // they could overlap (an offset listed twice, or inside another
+        // occurrence), which is refused here rather than half-way through.
+        edits.sort { $0.offset < $1.offset }
+        for (a, b) in zip(edits, edits.dropFirst()) where b.offset < a.offset + a.length {
+            throw .changed("the manifest gives overlapping occurrences at offsets \(a.offset) and \(b.offset)")
         }
         return FilePlan(file: file, old: old, edits: edits, leftUnloaded: leftUnloaded)
     }

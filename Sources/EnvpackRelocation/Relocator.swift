@@ -16,7 +16,8 @@ import Glibc
 public enum RelocationError: Error, CustomStringConvertible, Equatable {
     case noManifest(String)
     case badManifest(String)
-    case preflight(to: String, problems: [String], longestAllowed: Int?)
+    /// `problems` holds the first few of `count` problems.
+    case preflight(to: String, problems: [String], count: Int, longestAllowed: Int?)
     case io(FileIOError)
     case interrupted(from: String, to: String, requested: String)
     /// A manifest line names something relocation must never touch.
@@ -30,10 +31,10 @@ public enum RelocationError: Error, CustomStringConvertible, Equatable {
             return "\(path) is missing: this environment was not packed by envpack (use `envpack relocate --from OLD`)"
         case .badManifest(let message):
             return message
-        case .preflight(let to, let problems, let longest):
+        case .preflight(let to, let problems, let count, let longest):
             var text = "cannot relocate to \(to) (\(to.utf8.count) bytes), nothing was changed: "
             text += problems.prefix(8).joined(separator: "; ")
-            if problems.count > 8 { text += "; and \(problems.count - 8) more" }
+            if count > min(8, problems.count) { text += "; and \(count - min(8, problems.count)) more" }
             if let longest { text += "; the longest prefix the binary files allow is \(longest) bytes" }
             return text
         case .io(let e):
@@ -133,7 +134,7 @@ public struct Relocator {
         var longest: Int? = nil
         func problem(_ text: String) {
             problemCount += 1
-            if problems.count < 16 { problems.append(text) }
+            if problems.count < 8 { problems.append(text) }
         }
 
         for file in manifest.files {
@@ -189,8 +190,7 @@ public struct Relocator {
                 }
             }
         }
-        if problemCount > problems.count { problems.append("and \(problemCount - problems.count) more") }
-        if !problems.isEmpty { throw .preflight(to: to, problems: problems, longestAllowed: longest) }
+        if !problems.isEmpty { throw .preflight(to: to, problems: problems, count: problemCount, longestAllowed: longest) }
         var plan = RelocationPlan(from: from, to: to, files: plans, alreadyDone: done,
                                   resuming: journal != nil, manifest: manifest)
         plan.doneEntries = doneEntries

@@ -16,11 +16,14 @@ public struct Edit: Sendable, Equatable {
     public var length: Int { expected.count }
 }
 
+/// What a rewrite's temporary file is called: this, then the file's name.
+let temporaryPrefix = ".envpack-tmp-"
+
 /// The temporary name a rewrite of `path` uses; fixed, so an interrupted run
 /// can tell whether its rename happened.
 public func temporaryPath(for path: String) -> String {
     let dir = parentDirectory(path)
-    let name = ".envpack-tmp-" + lastComponent(path)
+    let name = temporaryPrefix + lastComponent(path)
     return dir.isEmpty ? name : dir + "/" + name
 }
 

@@ -146,6 +146,13 @@ public struct Relocator {
             case .opened(let o): opened = o
             }
             defer { opened.close() }
+            // The rewrite goes through `.envpack-tmp-NAME` beside each file
+            // (and each hardlink): that name must fit, or the run would
+            // stop half-way.
+            if (file.hardlinks + [file.path]).contains(where: { temporaryPrefix.utf8.count + lastComponent($0).utf8.count > 255 }) {
+                problem("\(file.path): its name (or a hardlink's) is too long for envpack's temporary file beside it")
+                continue
+            }
             // The manifest's prefix may be overridden; a package placeholder
             // (a file conda left unpatched) is what the file holds.
             let old = file.placeholder == manifest.prefix ? from : file.placeholder
@@ -298,7 +305,7 @@ public struct Relocator {
             do throws(FileIOError) {
                 let parent = try openParent(root: root, relative: file.path)
                 defer { parent.close() }
-                let temporary = ".envpack-tmp-" + parent.name
+                let temporary = temporaryPrefix + parent.name
                 try journal.record("start", file.path)
                 var entry = try rewriteFile(in: parent.directory, name: parent.name, temporary: temporary,
                                             edits: filePlan.edits, display: path, file: file, to: to)
@@ -389,7 +396,7 @@ public struct Relocator {
             guard (st.st_mode & S_IFMT) == S_IFREG else {
                 throw FileIOError(path: path, reason: "is \(fileTypeName(st.st_mode)), not a regular file")
             }
-            let temporary = ".envpack-tmp-" + target.name
+            let temporary = temporaryPrefix + target.name
             unlinkat(target.directory, temporary, 0)
             guard linkat(source.directory, source.name, target.directory, temporary, 0) == 0 else {
                 throw FileIOError(path: path, reason: errnoText())

@@ -221,6 +221,26 @@ import Testing
         }
     }
 
+    /// A name with no room for `.envpack-tmp-` in front is refused before
+    /// any file changes (it used to fail half-way, leaving a journal).
+    @Test func nameTooLongForTheTemporaryFileIsRefusedFirst() throws {
+        let dir = try TestSupport.temporaryDirectory("mlong")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (archive, prefix) = try packDemo(dir)
+        let root = dir + "/env"
+        try extract(archive, to: root)
+        let name = "share/" + String(repeating: "n", count: 250)
+        try "data: \(prefix)/x\n".write(toFile: root + "/" + name, atomically: false, encoding: .utf8)
+        let manifestPath = root + "/" + Manifest.relativePath
+        try (try String(contentsOfFile: manifestPath, encoding: .utf8) + "file\t\(name)\ttext\tmanaged\t\(prefix)\t6\t-\t-\n")
+            .write(toFile: manifestPath, atomically: false, encoding: .utf8)
+        let script = try TestSupport.sha256(root + "/bin/demo-script")
+        let r = try TestSupport.run(root + "/bin/envpack-unpack", [])
+        #expect(r.status == 1 && oneLine(r.stderr) && r.stderr.contains("too long"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: root + "/" + Journal.relativePath), "a journal was left")
+        #expect(try TestSupport.sha256(root + "/bin/demo-script") == script, "a file was changed")
+    }
+
     /// Seeded mutations of a real manifest through the parser, the loader
     /// and the planner, and of real conda-meta records through the record
     /// loader: no crash, and every error is one line.

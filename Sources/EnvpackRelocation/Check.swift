@@ -20,13 +20,16 @@ public func staleReferences(root: String, manifest: Manifest) -> [CheckFinding] 
     var findings: [CheckFinding] = []
     for file in manifest.files {
         let path = joinPath(root, file.path)
+        // Only regular files inside the root, reached without a symlink.
+        guard let (fd, _) = try? openRegularInside(root: root, file.path) else { continue }
+        defer { close(fd) }
         var current = StreamingMatcher(needle: Array(root.utf8))
         var matchers = old.map { StreamingMatcher(needle: Array($0.utf8)) }
-        guard (try? forEachChunk(of: path, { chunk in
+        guard (try? forEachChunk(fd: fd, path: path, { chunk in
             current.feed(chunk)
             for i in matchers.indices { matchers[i].feed(chunk) }
         })) != nil else { continue }
-        let elf = file.isELF ? (try? readELFInfo(path: path)) ?? nil : nil
+        let elf = file.isELF ? (try? readELFInfo(fd: fd, path: path)) ?? nil : nil
         for (prefix, matcher) in zip(old, matchers) {
             let hits = staleOccurrences(of: prefix, current: root, hits: matcher.offsets, currentHits: current.offsets)
                 .filter { elf?.isLoaded(offset: $0) ?? true }

@@ -32,7 +32,7 @@ public struct ELFInfo: Sendable, Equatable {
 
     /// Whether an offset lands inside one of the RPATH/RUNPATH strings.
     public func isInRPath(offset: Int) -> Bool {
-        rpaths.contains { (($0.fileOffset)..<($0.fileOffset + $0.capacity)).contains(offset) }
+        rpaths.contains { offset >= $0.fileOffset && offset - $0.fileOffset < $0.capacity }
     }
 }
 
@@ -58,10 +58,16 @@ public func hasELFMagic(_ bytes: UnsafeRawBufferPointer) -> Bool {
 /// Reads the dynamic strings and section layout of the ELF file at `path`.
 /// Returns nil when the file is not ELF.
 public func readELFInfo(path: String) throws(ELFReadError) -> ELFInfo? {
-    precondition(libelfReady, "libelf version mismatch")
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
     guard fd >= 0 else { throw .cannotOpen(path: path, errno: errno) }
     defer { close(fd) }
+    return try readELFInfo(fd: fd, path: path)
+}
+
+/// The same, from an open descriptor. Every number comes from the file and
+/// is checked before any arithmetic.
+public func readELFInfo(fd: Int32, path: String) throws(ELFReadError) -> ELFInfo? {
+    precondition(libelfReady, "libelf version mismatch")
     guard let elf = elf_begin(fd, ELF_C_READ, nil) else {
         throw .malformed(path: path, reason: String(cString: elf_errmsg(-1)))
     }
@@ -76,8 +82,11 @@ public func readELFInfo(path: String) throws(ELFReadError) -> ELFInfo? {
         guard gelf_getshdr(section, &shdr) != nil else {
             throw .malformed(path: path, reason: String(cString: elf_errmsg(-1)))
         }
-        let start = Int(shdr.sh_offset)
-        let range = start..<(start + Int(shdr.sh_size))
+        guard let start = Int(exactly: shdr.sh_offset), let length = Int(exactly: shdr.sh_size),
+              case (let end, false) = start.addingReportingOverflow(length) else {
+            throw .malformed(path: path, reason: "section out of range")
+        }
+        let range = start..<end
         if shdr.sh_type != UInt32(SHT_NOBITS) && !range.isEmpty {
             info.sectionRanges.append(range)
             if shdr.sh_flags & UInt64(SHF_ALLOC) != 0 { info.loadedRanges.append(range) }
@@ -89,7 +98,7 @@ public func readELFInfo(path: String) throws(ELFReadError) -> ELFInfo? {
               let strSection = elf_getscn(elf, Int(shdr.sh_link)) else { continue }
         var strHeader = GElf_Shdr()
         guard gelf_getshdr(strSection, &strHeader) != nil else { continue }
-        let count = Int(shdr.sh_size / shdr.sh_entsize)
+        let count = min(Int(shdr.sh_size / shdr.sh_entsize), Int(Int32.max))
         for i in 0..<count {
             var dyn = GElf_Dyn()
             guard gelf_getdyn(data, Int32(i), &dyn) != nil else { break }
@@ -97,13 +106,13 @@ public func readELFInfo(path: String) throws(ELFReadError) -> ELFInfo? {
             if rawTag == DT_NULL { break }
             guard rawTag == DT_RPATH || rawTag == DT_RUNPATH else { continue }
             let tag: RPathEntry.Tag = rawTag == DT_RPATH ? .rpath : .runpath
-            guard let cstr = elf_strptr(elf, Int(shdr.sh_link), Int(dyn.d_un.d_val)) else {
+            guard let stringOffset = Int(exactly: dyn.d_un.d_val), let tableOffset = Int(exactly: strHeader.sh_offset),
+                  case (let fileOffset, false) = tableOffset.addingReportingOverflow(stringOffset),
+                  let cstr = elf_strptr(elf, Int(shdr.sh_link), stringOffset) else {
                 throw .malformed(path: path, reason: "RPATH string out of range")
             }
             let value = String(cString: cstr)
-            info.rpaths.append(.init(tag: tag, value: value,
-                                     fileOffset: Int(strHeader.sh_offset) + Int(dyn.d_un.d_val),
-                                     capacity: strlen(cstr)))
+            info.rpaths.append(.init(tag: tag, value: value, fileOffset: fileOffset, capacity: strlen(cstr)))
         }
     }
     return info

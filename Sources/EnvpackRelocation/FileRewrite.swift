@@ -16,11 +16,14 @@ public struct Edit: Sendable, Equatable {
     public var length: Int { expected.count }
 }
 
+/// What a rewrite's temporary file is called: this, then the file's name.
+let temporaryPrefix = ".envpack-tmp-"
+
 /// The temporary name a rewrite of `path` uses; fixed, so an interrupted run
 /// can tell whether its rename happened.
 public func temporaryPath(for path: String) -> String {
     let dir = parentDirectory(path)
-    let name = ".envpack-tmp-" + lastComponent(path)
+    let name = temporaryPrefix + lastComponent(path)
     return dir.isEmpty ? name : dir + "/" + name
 }
 
@@ -62,43 +65,52 @@ public func streamEdited(fd: Int32, size: Int, edits: [Edit], path: String,
     try pass(upTo: size)
 }
 
-/// Writes `source` with `edits` applied to `destination`, keeping mode,
-/// owner and times, and feeds the new content to `detector`.
-func rewriteFile(source: String, destination: String, edits: [Edit],
-                 detector: inout PrefixDetector) throws(FileIOError) {
-    let input = open(source, O_RDONLY | O_CLOEXEC)
-    guard input >= 0 else { throw FileIOError(path: source, reason: errnoText()) }
+/// Writes the regular file `name` (in the open folder `directory`) with
+/// `edits` applied to `temporary` beside it, keeping mode, owner and times,
+/// and returns the manifest entry of the new content (which holds `to`).
+/// The source is opened without following a symlink or blocking on a FIFO;
+/// whatever is at the temporary name is removed, and the temporary file is
+/// created with O_EXCL|O_NOFOLLOW, so nothing planted there is written through.
+func rewriteFile(in directory: Int32, name: String, temporary: String, edits: [Edit], display: String,
+                 file: PrefixFile, to: String) throws(FileIOError) -> PrefixFile? {
+    let (input, st) = try openRegularAt(directory, name, display: display)
     defer { close(input) }
-    var st = stat()
-    guard fstat(input, &st) == 0 else { throw FileIOError(path: source, reason: errnoText()) }
-    unlink(destination)
-    let output = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-    guard output >= 0 else { throw FileIOError(path: destination, reason: errnoText()) }
+    let temporaryDisplay = joinPath(parentDirectory(display), temporary)
+    unlinkat(directory, temporary, 0)
+    let output = openat(directory, temporary, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    guard output >= 0 else { throw FileIOError(path: temporaryDisplay, reason: errnoText()) }
     var succeeded = false
     defer {
         close(output)
-        if !succeeded { unlink(destination) }
+        if !succeeded { unlinkat(directory, temporary, 0) }
     }
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
     defer { buffer.deallocate() }
-    var found = detector
+    var found = PrefixDetector(prefix: to, placeholder: nil)
     do {
-        try streamEdited(fd: input, size: Int(st.st_size), edits: edits, path: source, buffer: buffer,
+        try streamEdited(fd: input, size: Int(st.st_size), edits: edits, path: display, buffer: buffer,
                          input: { _ in }, output: { bytes in
                              found.feed(bytes)
-                             try writeFully(fd: output, bytes, path: destination)
+                             try writeFully(fd: output, bytes, path: temporaryDisplay)
                          })
     } catch let error as FileIOError {
         throw error
     } catch {
-        throw FileIOError(path: source, reason: "\(error)")
+        throw FileIOError(path: display, reason: "\(error)")
     }
-    detector = found
 
     // Mode, owner (when allowed) and times of the original.
     if geteuid() == 0 { fchown(output, st.st_uid, st.st_gid) }
     fchmod(output, st.st_mode & 0o7777)
     var times = [st.st_atim, st.st_mtim]
     futimens(output, &times)
+    let entry: PrefixFile?
+    do {
+        entry = try found.result(path: file.path, fd: output, display: temporaryDisplay,
+                                 recordMode: file.mode, isManaged: file.isManaged)
+    } catch {
+        throw FileIOError(path: display, reason: error.description)
+    }
     succeeded = true
+    return entry
 }

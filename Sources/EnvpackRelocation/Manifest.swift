@@ -4,6 +4,9 @@
 //
 // It is a small line-oriented text format (see docs/manifest.md) rather than
 // JSON so that the static helper can read it without Foundation.
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How a prefix is stored in a file, which decides how it can be rewritten.
 public enum PrefixMode: String, Sendable, Equatable {
@@ -56,6 +59,17 @@ public struct PrefixFile: Sendable, Equatable {
     /// NULs when it puts a shorter prefix in place of a package's long
     /// placeholder; that room lets a later move use a longer prefix.
     public var room: [Int: Room] = [:]
+    /// The manifest line this entry came from (0 when not parsed), and the
+    /// lines of its `hardlink` records: for error messages only, not part
+    /// of equality.
+    public var line: Int = 0
+    public var hardlinkLines: [Int] = []
+
+    public static func == (a: PrefixFile, b: PrefixFile) -> Bool {
+        a.path == b.path && a.mode == b.mode && a.placeholder == b.placeholder && a.isShebang == b.isShebang
+            && a.isELF == b.isELF && a.isManaged == b.isManaged && a.offsets == b.offsets
+            && a.exemptOffsets == b.exemptOffsets && a.rpaths == b.rpaths && a.hardlinks == b.hardlinks && a.room == b.room
+    }
 
     public init(path: String, mode: PrefixMode, placeholder: String, isShebang: Bool = false,
                 isELF: Bool = false, isManaged: Bool = true, offsets: [Int] = [],
@@ -132,15 +146,18 @@ public struct Manifest: Sendable, Equatable {
         var limit: Int? = nil
         for file in files where file.mode == .binary {
             // Room belongs to the string that starts at its offset; a string
-            // with one occurrence may grow by all of it.
+            // with one occurrence may grow by all of it. The numbers come
+            // from the manifest: every sum saturates instead of trapping.
             let length = file.placeholder.utf8.count
             var skip = 0
             for offset in file.loadedOffsets.sorted() {
                 if skip > 0 { skip -= 1; continue }
                 var allowed = length
                 if let room = file.room[offset] {
-                    allowed += room.bytes / room.occurrences
-                    skip = room.occurrences - 1
+                    let share = room.bytes / max(1, room.occurrences)
+                    let (sum, overflow) = allowed.addingReportingOverflow(share)
+                    allowed = overflow ? Int.max : sum
+                    skip = max(0, room.occurrences - 1)
                 }
                 limit = min(limit ?? allowed, allowed)
             }
@@ -160,111 +177,71 @@ public struct ManifestError: Error, CustomStringConvertible, Equatable {
 extension Manifest {
     /// The text form: one record a line, fields separated by tabs.
     public func serialized() -> String {
-        var out = "envpack-manifest\t\(Manifest.formatVersion)\n"
-        out += "prefix\t\(escapeField(prefix))\n"
-        for p in previousPrefixes { out += "previous\t\(escapeField(p))\n" }
+        var out = ""
+        forEachRecord { out += $0 }
+        return out
+    }
+
+    /// The text form in pieces (a few records each), for writing a large
+    /// manifest without holding all of its text.
+    func forEachRecord(_ body: (String) -> Void) {
+        var head = "envpack-manifest\t\(Manifest.formatVersion)\n"
+        head += "prefix\t\(escapeField(prefix))\n"
+        for p in previousPrefixes { head += "previous\t\(escapeField(p))\n" }
+        body(head)
         for p in packages {
-            out += "package\t\(escapeField(p.name))\t\(escapeField(p.version))\t\(escapeField(p.build))\t\(escapeField(p.channel))\n"
+            body("package\t\(escapeField(p.name))\t\(escapeField(p.version))\t\(escapeField(p.build))\t\(escapeField(p.channel))\n")
         }
-        for f in files {
-            var flags: [String] = []
-            if f.isShebang { flags.append("shebang") }
-            if f.isELF { flags.append("elf") }
-            flags.append(f.isManaged ? "managed" : "unmanaged")
-            out += "file\t\(escapeField(f.path))\t\(f.mode.rawValue)\t\(flags.joined(separator: ","))\t"
-            out += "\(escapeField(f.placeholder))\t\(joinInts(f.offsets))\t\(joinInts(f.exemptOffsets))\t\(joinRoom(f.room))\n"
-            for r in f.rpaths {
-                out += "rpath\t\(escapeField(f.path))\t\(r.tag.rawValue)\t\(escapeField(r.value))\n"
+        for f in files { body(Manifest.records(of: f)) }
+    }
+
+    /// Writes the text form through `write`, 1 MiB at a time.
+    func write(to write: ([UInt8]) throws(FileIOError) -> Void) throws(FileIOError) {
+        var pending: [UInt8] = []
+        pending.reserveCapacity(1 << 20)
+        var failure: FileIOError? = nil
+        forEachRecord { text in
+            guard failure == nil else { return }
+            pending.append(contentsOf: text.utf8)
+            if pending.count >= 1 << 20 {
+                do throws(FileIOError) { try write(pending) } catch { failure = error }
+                pending.removeAll(keepingCapacity: true)
             }
-            for link in f.hardlinks {
-                out += "hardlink\t\(escapeField(f.path))\t\(escapeField(link))\n"
-            }
+        }
+        if let failure { throw failure }
+        try write(pending)
+    }
+
+    /// The `file` record of one entry and its `rpath` and `hardlink` records.
+    static func records(of f: PrefixFile) -> String {
+        var flags: [String] = []
+        if f.isShebang { flags.append("shebang") }
+        if f.isELF { flags.append("elf") }
+        flags.append(f.isManaged ? "managed" : "unmanaged")
+        var out = "file\t\(escapeField(f.path))\t\(f.mode.rawValue)\t\(flags.joined(separator: ","))\t"
+        out += "\(escapeField(f.placeholder))\t\(joinInts(f.offsets))\t\(joinInts(f.exemptOffsets))\t\(joinRoom(f.room))\n"
+        for r in f.rpaths {
+            out += "rpath\t\(escapeField(f.path))\t\(r.tag.rawValue)\t\(escapeField(r.value))\n"
+        }
+        for link in f.hardlinks {
+            out += "hardlink\t\(escapeField(f.path))\t\(escapeField(link))\n"
         }
         return out
     }
 
+    /// Parses the text form. Every field is checked: paths are relative and
+    /// stay inside the environment, numbers are bounded, lists and lines
+    /// have a maximum size, and no path is listed twice.
     public init(parsing text: String) throws(ManifestError) {
-        var prefix: String? = nil
-        var previous: [String] = []
-        var packages: [ManifestPackage] = []
-        var files: [PrefixFile] = []
-        var sawHeader = false
-        var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNumber += 1
-            if rawLine.isEmpty || rawLine.hasPrefix("#") { continue }
-            let fields = rawLine.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-            func field(_ i: Int) throws(ManifestError) -> String {
-                guard i < fields.count else {
-                    throw ManifestError(line: lineNumber, reason: "'\(fields[0])' needs \(i + 1) fields")
-                }
-                guard let value = unescapeField(fields[i]) else {
-                    throw ManifestError(line: lineNumber, reason: "bad escape in field \(i + 1)")
-                }
-                return value
-            }
-            if !sawHeader {
-                guard fields[0] == "envpack-manifest" else {
-                    throw ManifestError(line: lineNumber, reason: "not an envpack manifest")
-                }
-                guard let v = Int(try field(1)), v <= Manifest.formatVersion else {
-                    throw ManifestError(line: lineNumber, reason: "unsupported manifest version \(fields.count > 1 ? fields[1] : "")")
-                }
-                sawHeader = true
-                continue
-            }
-            switch fields[0] {
-            case "prefix":
-                prefix = try field(1)
-            case "previous":
-                previous.append(try field(1))
-            case "package":
-                packages.append(ManifestPackage(name: try field(1), version: try field(2),
-                                                build: try field(3), channel: try field(4)))
-            case "file":
-                guard let mode = PrefixMode(rawValue: try field(2)) else {
-                    throw ManifestError(line: lineNumber, reason: "unknown mode '\(fields[2])'")
-                }
-                let flags = try field(3).split(separator: ",")
-                guard let offsets = splitInts(try field(5)), let exempt = splitInts(try field(6)) else {
-                    throw ManifestError(line: lineNumber, reason: "bad offsets")
-                }
-                var file = PrefixFile(path: try field(1), mode: mode, placeholder: try field(4),
-                                      isShebang: flags.contains("shebang"), isELF: flags.contains("elf"),
-                                      isManaged: !flags.contains("unmanaged"),
-                                      offsets: offsets, exemptOffsets: exempt)
-                if fields.count > 7 {
-                    guard let room = splitRoom(try field(7)) else {
-                        throw ManifestError(line: lineNumber, reason: "bad room field")
-                    }
-                    file.room = room
-                }
-                files.append(file)
-            case "rpath":
-                let path = try field(1)
-                guard let tag = RPathEntry.Tag(rawValue: try field(2)) else {
-                    throw ManifestError(line: lineNumber, reason: "unknown rpath tag '\(fields[2])'")
-                }
-                guard let last = files.indices.last, files[last].path == path else {
-                    throw ManifestError(line: lineNumber, reason: "rpath for '\(path)' does not follow its file")
-                }
-                files[last].rpaths.append(RPathEntry(tag: tag, value: try field(3)))
-            case "hardlink":
-                let path = try field(1)
-                guard let last = files.indices.last, files[last].path == path else {
-                    throw ManifestError(line: lineNumber, reason: "hardlink for '\(path)' does not follow its file")
-                }
-                files[last].hardlinks.append(try field(2))
-            default:
-                // Unknown records come from newer writers; skipping them keeps
-                // older helpers working.
-                continue
-            }
+        var parser = ManifestParser()
+        let bytes = Array(text.utf8)
+        var start = 0
+        while start < bytes.count {
+            let end = bytes[start...].firstIndex(of: 0x0a) ?? bytes.count
+            try parser.consume(bytes[start..<end])
+            start = end + 1
         }
-        guard sawHeader else { throw ManifestError(line: lineNumber, reason: "empty manifest") }
-        guard let prefix else { throw ManifestError(line: lineNumber, reason: "no prefix line") }
-        self.init(prefix: prefix, packages: packages, files: files)
-        self.previousPrefixes = previous
+        self = try parser.finish()
     }
 }
 
@@ -276,23 +253,28 @@ private func joinRoom(_ room: [Int: Room]) -> String {
     room.isEmpty ? "-" : room.keys.sorted().map { "\($0):\(room[$0]!.bytes):\(room[$0]!.occurrences)" }.joined(separator: ",")
 }
 
-private func splitRoom(_ text: String) -> [Int: Room]? {
+func splitRoom(_ text: String) -> [Int: Room]? {
     if text == "-" { return [:] }
     var result: [Int: Room] = [:]
+    var count = 0
     for part in text.split(separator: ",") {
-        let fields = part.split(separator: ":")
+        count += 1
+        guard count <= ManifestLimits.maxListItems else { return nil }
+        let fields = part.split(separator: ":", maxSplits: 3)
         guard fields.count == 3, let o = Int(fields[0]), let r = Int(fields[1]), let k = Int(fields[2]),
-              o >= 0, r >= 0, k >= 1 else { return nil }
+              (0...ManifestLimits.maxNumber).contains(o), (0...ManifestLimits.maxNumber).contains(r),
+              (1...ManifestLimits.maxListItems).contains(k), result[o] == nil else { return nil }
         result[o] = Room(bytes: r, occurrences: k)
     }
     return result
 }
 
-private func splitInts(_ text: String) -> [Int]? {
+func splitInts(_ text: String) -> [Int]? {
     if text == "-" { return [] }
     var result: [Int] = []
     for part in text.split(separator: ",") {
-        guard let v = Int(part), v >= 0 else { return nil }
+        guard result.count < ManifestLimits.maxListItems, let v = Int(part),
+              (0...ManifestLimits.maxNumber).contains(v) else { return nil }
         result.append(v)
     }
     return result

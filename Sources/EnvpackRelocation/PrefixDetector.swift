@@ -50,6 +50,17 @@ public struct PrefixDetector {
     /// - Parameter recordMode: the mode a conda-meta record gives, if any.
     public func result(path: String, absolutePath: String, recordMode: PrefixMode?,
                        isManaged: Bool) throws(ELFReadError) -> PrefixFile? {
+        if prefixMatcher.offsets.isEmpty && (placeholderMatcher?.offsets.isEmpty ?? true) { return nil }
+        let fd = open(absolutePath, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw .cannotOpen(path: absolutePath, errno: errno) }
+        defer { close(fd) }
+        return try result(path: path, fd: fd, display: absolutePath, recordMode: recordMode, isManaged: isManaged)
+    }
+
+    /// The same, reading ELF details and padding from an open descriptor.
+    func result(path: String, fd: Int32, display: String? = nil, recordMode: PrefixMode?,
+                isManaged: Bool) throws(ELFReadError) -> PrefixFile? {
+        let absolutePath = display ?? path
         let found: (needle: [UInt8], offsets: [Int])
         if !prefixMatcher.offsets.isEmpty {
             found = (prefixMatcher.needle, prefixMatcher.offsets)
@@ -65,7 +76,7 @@ public struct PrefixDetector {
                               isELF: isELF, isManaged: isManaged, offsets: found.offsets)
         var elf: ELFInfo? = nil
         if isELF {
-            if let info = try readELFInfo(path: absolutePath) {
+            if let info = try readELFInfo(fd: fd, path: absolutePath) {
                 elf = info
                 file.exemptOffsets = found.offsets.filter { !info.isLoaded(offset: $0) || info.isInRPath(offset: $0) }
                 file.rpaths = info.rpaths.filter { $0.value.containsBytes(of: placeholder) }
@@ -73,7 +84,7 @@ public struct PrefixDetector {
             }
         }
         if mode == .binary && found.needle == prefixMatcher.needle {
-            file.room = paddingRoom(absolutePath: absolutePath, offsets: found.offsets, elf: elf)
+            file.room = paddingRoom(fd: fd, absolutePath: absolutePath, offsets: found.offsets, elf: elf)
         }
         return file
     }
@@ -87,13 +98,10 @@ public struct PrefixDetector {
     /// length) per occurrence. The placeholder length is the record's when
     /// it names one, else conda-build's 255. Room is only claimed when that
     /// many NULs really follow the string; anything else gets none.
-    private func paddingRoom(absolutePath: String, offsets: [Int], elf: ELFInfo?) -> [Int: Room] {
+    private func paddingRoom(fd: Int32, absolutePath: String, offsets: [Int], elf: ELFInfo?) -> [Int: Room] {
         let prefixLength = prefixMatcher.needle.count
         let placeholderLength = placeholderMatcher?.needle.count ?? Self.condaBuildPlaceholderLength
         guard placeholderLength > prefixLength else { return [:] }
-        let fd = open(absolutePath, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return [:] }
-        defer { close(fd) }
         var room: [Int: Room] = [:]
         var coveredUntil = 0
         for offset in offsets.sorted() where offset >= coveredUntil {

@@ -16,9 +16,14 @@ import Glibc
 public enum RelocationError: Error, CustomStringConvertible, Equatable {
     case noManifest(String)
     case badManifest(String)
-    case preflight(to: String, problems: [String], longestAllowed: Int?)
+    /// `problems` holds the first few of `count` problems.
+    case preflight(to: String, problems: [String], count: Int, longestAllowed: Int?)
     case io(FileIOError)
     case interrupted(from: String, to: String, requested: String)
+    /// A manifest line names something relocation must never touch.
+    case unsafeEntry(manifest: String, line: Int, path: String, reason: String)
+    /// Something in the environment relocation must never write through.
+    case unsafeFile(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -26,16 +31,20 @@ public enum RelocationError: Error, CustomStringConvertible, Equatable {
             return "\(path) is missing: this environment was not packed by envpack (use `envpack relocate --from OLD`)"
         case .badManifest(let message):
             return message
-        case .preflight(let to, let problems, let longest):
+        case .preflight(let to, let problems, let count, let longest):
             var text = "cannot relocate to \(to) (\(to.utf8.count) bytes), nothing was changed: "
             text += problems.prefix(8).joined(separator: "; ")
-            if problems.count > 8 { text += "; and \(problems.count - 8) more" }
+            if count > min(8, problems.count) { text += "; and \(count - min(8, problems.count)) more" }
             if let longest { text += "; the longest prefix the binary files allow is \(longest) bytes" }
             return text
         case .io(let e):
             return e.description
         case .interrupted(let from, let to, let requested):
             return "a relocation from \(from) to \(to) was interrupted; move the environment back to \(to) and run it again to finish it (it is at \(requested) now)"
+        case .unsafeEntry(let manifest, let line, let path, let reason):
+            return "refusing to relocate, nothing was changed: \(manifest) line \(line) names \(escapeField(path)), which \(reason)"
+        case .unsafeFile(let path, let reason):
+            return "refusing to relocate, nothing was changed: \(path) \(reason)"
         }
     }
 }
@@ -56,6 +65,9 @@ public struct RelocationPlan: Sendable {
     public var files: [FilePlan]
     /// Files a previous, interrupted run already finished.
     public var alreadyDone: [PrefixFile]
+    /// Their new manifest entries, as that run recorded them in the journal
+    /// (absent for a journal that recorded none).
+    public var doneEntries: [String: JournalEntry] = [:]
     public var resuming: Bool
     public var manifest: Manifest
 }
@@ -84,19 +96,30 @@ public struct Relocator {
         self.fromOverride = fromOverride
     }
 
+    /// Reads the manifest: reached without following symlinks, a regular
+    /// file, bounded in size, parsed line by line.
     public func loadManifest() throws(RelocationError) -> Manifest {
         let path = joinPath(root, Manifest.relativePath)
-        guard pathExists(path) else { throw .noManifest(path) }
-        let bytes: [UInt8]
-        do { bytes = try readWholeFile(path) } catch { throw .io(error) }
-        do { return try Manifest(parsing: String(decoding: bytes, as: UTF8.self)) } catch {
-            throw .badManifest("\(path): \(error.description)")
+        let parent: RootedName
+        do { parent = try openParent(root: root, relative: Manifest.relativePath) } catch {
+            if error.code == ENOENT { throw .noManifest(path) }
+            throw .io(error)
         }
+        defer { parent.close() }
+        guard statAt(parent.directory, parent.name) != nil else { throw .noManifest(path) }
+        let opened: (fd: Int32, status: stat)
+        do { opened = try openRegularAt(parent.directory, parent.name, display: path) } catch { throw .io(error) }
+        defer { close(opened.fd) }
+        guard Int(opened.status.st_size) <= ManifestLimits.maxBytes else {
+            throw .badManifest("\(path): \(opened.status.st_size) bytes, more than the \(ManifestLimits.maxBytes) a manifest may have")
+        }
+        return try Manifest.load(fd: opened.fd, path: path)
     }
 
     // MARK: Plan and preflight
 
     public func plan(_ manifest: Manifest) throws(RelocationError) -> RelocationPlan {
+        try checkOwnFolder()
         var journal: Journal? = nil
         do { journal = try Journal.load(root: root) } catch { throw .io(error) }
         if let j = journal, j.to != to {
@@ -105,43 +128,154 @@ public struct Relocator {
         let from = journal?.from ?? fromOverride ?? manifest.prefix
         var plans: [FilePlan] = []
         var done: [PrefixFile] = []
+        var doneEntries: [String: JournalEntry] = [:]
         var problems: [String] = []
+        var problemCount = 0
         var longest: Int? = nil
+        func problem(_ text: String) {
+            problemCount += 1
+            if problems.count < 8 { problems.append(text) }
+        }
 
         for file in manifest.files {
+            // Every path is checked before anything else, whatever the
+            // rest of the line says: a bad one refuses the whole run.
+            let opened: OpenedEntry
+            switch try openEntry(file) {
+            case .missing(let reason): problem("\(file.path): \(reason)"); continue
+            case .opened(let o): opened = o
+            }
+            defer { opened.close() }
+            // The rewrite goes through `.envpack-tmp-NAME` beside each file
+            // (and each hardlink): that name must fit, or the run would
+            // stop half-way.
+            if (file.hardlinks + [file.path]).contains(where: { temporaryPrefix.utf8.count + lastComponent($0).utf8.count > 255 }) {
+                problem("\(file.path): its name (or a hardlink's) is too long for envpack's temporary file beside it")
+                continue
+            }
             // The manifest's prefix may be overridden; a package placeholder
             // (a file conda left unpatched) is what the file holds.
             let old = file.placeholder == manifest.prefix ? from : file.placeholder
             if old == to { continue }
-            if journal?.done.contains(file.path) == true { done.append(file); continue }
+            // A file an interrupted run finished: its recorded entry (when
+            // there is one) must describe what is on disk.
+            func finished() {
+                if let entry = journal?.entries[file.path] {
+                    if let reason = entry.mismatch(fd: opened.fd, size: Int(opened.status.st_size)) {
+                        problem("\(file.path): \(reason)")
+                        return
+                    }
+                    doneEntries[file.path] = entry
+                }
+                done.append(file)
+            }
+            // A `done` line counts only with the entry it recorded; without
+            // one (an older journal, or one that came in an archive) the
+            // file is planned again, and counts as done only if it no
+            // longer holds the old prefix where the manifest says.
+            if journal?.done.contains(file.path) == true && journal?.entries[file.path] != nil { finished(); continue }
             do {
-                let plan = try planFile(file, old: old)
+                let plan = try planEdits(for: file, fd: opened.fd, size: Int(opened.status.st_size),
+                                         path: joinPath(root, file.path), old: old, to: to,
+                                         kernelShebangLimit: kernelShebangLimit,
+                                         writableFolder: requireWritable ? opened.parent.directory : nil)
                 plans.append(plan)
             } catch {
                 switch error {
                 case .doesNotFit(let allowed):
                     longest = min(longest ?? allowed, allowed)
-                    problems.append("\(file.path): binary prefix of \(allowed) bytes")
+                    problem("\(file.path): binary prefix of \(allowed) bytes")
                 case .changed(let reason):
-                    if journal?.started.contains(file.path) == true {
+                    if journal?.started.contains(file.path) == true || journal?.done.contains(file.path) == true {
                         // The file in flight when the last run stopped: renamed already.
-                        done.append(file)
+                        finished()
                     } else {
-                        problems.append("\(file.path): \(reason)")
+                        problem("\(file.path): \(reason)")
                     }
                 case .other(let reason):
-                    problems.append("\(file.path): \(reason)")
+                    problem("\(file.path): \(reason)")
                 }
             }
         }
-        if !problems.isEmpty { throw .preflight(to: to, problems: problems, longestAllowed: longest) }
-        return RelocationPlan(from: from, to: to, files: plans, alreadyDone: done,
-                              resuming: journal != nil, manifest: manifest)
+        if !problems.isEmpty { throw .preflight(to: to, problems: problems, count: problemCount, longestAllowed: longest) }
+        var plan = RelocationPlan(from: from, to: to, files: plans, alreadyDone: done,
+                                  resuming: journal != nil, manifest: manifest)
+        plan.doneEntries = doneEntries
+        return plan
     }
 
-    private func planFile(_ file: PrefixFile, old: String) throws(PlanFailure) -> FilePlan {
-        try planEdits(for: file, at: joinPath(root, file.path), old: old, to: to,
-                      kernelShebangLimit: kernelShebangLimit, requireWritable: requireWritable)
+    /// conda-meta/envpack/ holds only what envpack writes there: anything
+    /// but a regular file at the manifest's, the journal's or their
+    /// temporary names (a symlink an archive planted) refuses the run.
+    func checkOwnFolder() throws(RelocationError) {
+        let folder: RootedName
+        do { folder = try openParent(root: root, relative: Manifest.relativePath) } catch {
+            if error.code == ENOENT { return }
+            throw .io(error)
+        }
+        defer { folder.close() }
+        let names = [lastComponent(Manifest.relativePath), Journal.name]
+        for name in names + names.map({ $0 + ".envpack-tmp" }) {
+            if let st = statAt(folder.directory, name), (st.st_mode & S_IFMT) != S_IFREG {
+                throw .unsafeFile(path: joinPath(root, parentDirectory(Manifest.relativePath) + "/" + name),
+                                  reason: "is \(fileTypeName(st.st_mode)) where envpack keeps its own file")
+            }
+        }
+    }
+
+    /// A manifest entry's file, open for reading, with its folder.
+    struct OpenedEntry {
+        let parent: RootedName
+        let fd: Int32
+        let status: stat
+        func close() { _ = Glibc.close(fd); parent.close() }
+    }
+    enum EntryState { case opened(OpenedEntry), missing(String) }
+
+    /// Opens the file a manifest entry names, after checking that it and
+    /// its hardlink paths stay inside the root without passing through a
+    /// symlink and name regular files. A missing file is a preflight
+    /// problem; anything unsafe refuses the run at once.
+    func openEntry(_ file: PrefixFile) throws(RelocationError) -> EntryState {
+        let manifestPath = joinPath(root, Manifest.relativePath)
+        func refuse(_ line: Int, _ path: String, _ reason: String) -> RelocationError {
+            .unsafeEntry(manifest: manifestPath, line: line, path: path, reason: reason)
+        }
+        for (i, other) in file.hardlinks.enumerated() {
+            let line = i < file.hardlinkLines.count ? file.hardlinkLines[i] : file.line
+            if let reason = unsafePathReason(other) { throw refuse(line, other, "is refused: \(reason)") }
+            let parent: RootedName
+            do { parent = try openParent(root: root, relative: other) } catch {
+                if error.code == ENOENT { continue }
+                throw refuse(line, other, "cannot be reached safely: \(error.reason)")
+            }
+            defer { parent.close() }
+            if let st = statAt(parent.directory, parent.name), (st.st_mode & S_IFMT) != S_IFREG {
+                throw refuse(line, other, "is \(fileTypeName(st.st_mode)), not a regular file")
+            }
+        }
+        if let reason = unsafePathReason(file.path) { throw refuse(file.line, file.path, "is refused: \(reason)") }
+        let parent: RootedName
+        do { parent = try openParent(root: root, relative: file.path) } catch {
+            if error.code == ENOENT { return .missing(error.reason) }
+            throw refuse(file.line, file.path, "cannot be reached safely: \(error.reason)")
+        }
+        guard let st = statAt(parent.directory, parent.name) else {
+            let reason = errnoText()
+            parent.close()
+            return .missing(reason)
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            parent.close()
+            throw refuse(file.line, file.path, "is \(fileTypeName(st.st_mode)), not a regular file")
+        }
+        do {
+            let (fd, status) = try openRegularAt(parent.directory, parent.name, display: joinPath(root, file.path))
+            return .opened(OpenedEntry(parent: parent, fd: fd, status: status))
+        } catch {
+            parent.close()
+            throw refuse(file.line, file.path, error.reason)
+        }
     }
 
     // MARK: Apply
@@ -150,17 +284,15 @@ public struct Relocator {
     /// is also written to the environment.
     @discardableResult
     public func apply(_ plan: RelocationPlan) throws(RelocationError) -> Manifest {
-        var journal = Journal(path: joinPath(root, Journal.relativePath), from: plan.from, to: plan.to)
         // An environment relocated for the first time (moved by hand) has
-        // no envpack folder yet.
-        var folder = ""
-        for component in parentDirectory(Manifest.relativePath).split(separator: "/") {
-            folder = folder.isEmpty ? String(component) : folder + "/" + component
-            mkdir(joinPath(root, folder), 0o755)
-        }
+        // no envpack folder yet; it is created without following symlinks.
+        let folder: RootedName
+        do { folder = try openParent(root: root, relative: Manifest.relativePath, create: true) } catch { throw .io(error) }
+        defer { folder.close() }
+        var journal = Journal(directory: folder.directory, path: joinPath(root, Journal.relativePath), from: plan.from, to: plan.to)
         do {
             if plan.resuming, let existing = try Journal.load(root: root) {
-                journal = existing
+                journal.adopt(existing)
             } else {
                 try journal.create()
             }
@@ -170,36 +302,49 @@ public struct Relocator {
         for (index, filePlan) in plan.files.enumerated() {
             let file = filePlan.file
             let path = joinPath(root, file.path)
-            let temporary = temporaryPath(for: path)
-            var detector = PrefixDetector(prefix: to, placeholder: nil)
-            do {
+            do throws(FileIOError) {
+                let parent = try openParent(root: root, relative: file.path)
+                defer { parent.close() }
+                let temporary = temporaryPrefix + parent.name
                 try journal.record("start", file.path)
-                try rewriteFile(source: path, destination: temporary, edits: filePlan.edits, detector: &detector)
-                let entry = try? detector.result(path: file.path, absolutePath: temporary,
-                                                 recordMode: file.mode, isManaged: file.isManaged)
-                faultHook("written", index)
-                guard rename(temporary, path) == 0 else { throw FileIOError(path: path, reason: errnoText()) }
-                faultHook("renamed", index)
-                try relink(file)
-                try journal.record("done", file.path)
-                updated[file.path] = entry.map { e in
-                    var e = e
+                var entry = try rewriteFile(in: parent.directory, name: parent.name, temporary: temporary,
+                                            edits: filePlan.edits, display: path, file: file, to: to)
+                if var e = entry {
                     e.hardlinks = file.hardlinks
                     if file.mode == .binary {
                         let offsets = Set(e.offsets)
                         e.room = Self.room(after: filePlan.edits, old: file.room).filter { offsets.contains($0.key) }
                     }
-                    return e
+                    entry = e
                 }
-            } catch let error as FileIOError {
-                throw .io(error)
+                // The new entry is in the journal before the rename, so a
+                // run that resumes after it knows the file's room.
+                try journal.record("written", file.path, entry: JournalEntry(entry: entry))
+                faultHook("written", index)
+                guard renameat(parent.directory, temporary, parent.directory, parent.name) == 0 else {
+                    throw FileIOError(path: path, reason: errnoText())
+                }
+                faultHook("renamed", index)
+                try relink(file, source: parent)
+                try journal.record("done", file.path)
+                updated[file.path] = entry
             } catch {
-                throw .io(FileIOError(path: path, reason: "\(error)"))
+                throw .io(error)
             }
             log("relocated \(file.path)\(filePlan.leftUnloaded > 0 ? " (\(filePlan.leftUnloaded) occurrence(s) in unloaded data left)" : "")")
         }
         for file in plan.alreadyDone {
-            updated[file.path] = rescan(file)
+            // A run killed between a rename and its hardlinks: link them now.
+            do throws(FileIOError) {
+                let parent = try openParent(root: root, relative: file.path)
+                defer { parent.close() }
+                try relink(file, source: parent)
+            } catch { throw .io(error) }
+            if let recorded = plan.doneEntries[file.path] {
+                updated[file.path] = recorded.entry
+            } else {
+                updated[file.path] = rescan(file)
+            }
         }
 
         var manifest = plan.manifest
@@ -213,7 +358,10 @@ public struct Relocator {
         }
         manifest.prefix = to
         do {
-            try writeFileAtomically(joinPath(root, Manifest.relativePath), Array(manifest.serialized().utf8))
+            try writeFileAtomically(directory: folder.directory, name: lastComponent(Manifest.relativePath),
+                                    display: joinPath(root, Manifest.relativePath)) { (write) throws(FileIOError) in
+                try manifest.write(to: write)
+            }
         } catch { throw .io(error) }
         journal.remove()
         return manifest
@@ -232,28 +380,43 @@ public struct Relocator {
         return room
     }
 
-    /// Points the other paths of a hardlink group at the new file.
-    private func relink(_ file: PrefixFile) throws(FileIOError) {
-        let target = joinPath(root, file.path)
+    /// Points the other paths of a hardlink group at the new file, through
+    /// folders reached without following symlinks.
+    private func relink(_ file: PrefixFile, source: RootedName) throws(FileIOError) {
         for other in file.hardlinks {
             let path = joinPath(root, other)
-            guard pathExists(path) else { continue }
-            let temporary = temporaryPath(for: path)
-            unlink(temporary)
-            guard link(target, temporary) == 0 else { throw FileIOError(path: path, reason: errnoText()) }
-            guard rename(temporary, path) == 0 else {
-                unlink(temporary)
+            if let reason = unsafePathReason(other) { throw FileIOError(path: path, reason: reason) }
+            let target: RootedName
+            do { target = try openParent(root: root, relative: other) } catch {
+                if error.code == ENOENT { continue }
+                throw error
+            }
+            defer { target.close() }
+            guard let st = statAt(target.directory, target.name) else { continue }
+            guard (st.st_mode & S_IFMT) == S_IFREG else {
+                throw FileIOError(path: path, reason: "is \(fileTypeName(st.st_mode)), not a regular file")
+            }
+            let temporary = temporaryPrefix + target.name
+            unlinkat(target.directory, temporary, 0)
+            guard linkat(source.directory, source.name, target.directory, temporary, 0) == 0 else {
                 throw FileIOError(path: path, reason: errnoText())
+            }
+            guard renameat(target.directory, temporary, target.directory, target.name) == 0 else {
+                let reason = errnoText()
+                unlinkat(target.directory, temporary, 0)
+                throw FileIOError(path: path, reason: reason)
             }
         }
     }
 
-    /// The manifest entry of a file relocated by an earlier, interrupted run.
+    /// The manifest entry of a file relocated by an earlier, interrupted run
+    /// that recorded none (a journal from an older helper).
     private func rescan(_ file: PrefixFile) -> PrefixFile? {
-        let path = joinPath(root, file.path)
+        guard let (fd, _) = try? openRegularInside(root: root, file.path) else { return nil }
+        defer { close(fd) }
         var detector = PrefixDetector(prefix: to, placeholder: nil)
-        guard (try? forEachChunk(of: path, { detector.feed($0) })) != nil else { return nil }
-        var entry = try? detector.result(path: file.path, absolutePath: path, recordMode: file.mode, isManaged: file.isManaged)
+        guard (try? forEachChunk(fd: fd, path: file.path, { detector.feed($0) })) != nil else { return nil }
+        var entry = try? detector.result(path: file.path, fd: fd, recordMode: file.mode, isManaged: file.isManaged)
         entry?.hardlinks = file.hardlinks
         return entry
     }
@@ -278,17 +441,36 @@ public enum PlanFailure: Error, Equatable {
 /// The edits that make the file at `path` (described by `file`) hold `to`
 /// where it holds `old`: shebang lines, text occurrences, binary C strings
 /// (with the room they own) and ELF RPATH/RUNPATH entries. Reads only what
-/// it needs.
+/// it needs. A symlink, FIFO or device at `path` is refused unopened.
 public func planEdits(for file: PrefixFile, at path: String, old: String, to: String,
                       kernelShebangLimit: Int = runningKernelShebangLimit(),
                       requireWritable: Bool = false) throws(PlanFailure) -> FilePlan {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .other(errnoText()) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw .other("not a regular file") }
-        guard !requireWritable || access(parentDirectory(path).isEmpty ? "." : parentDirectory(path), W_OK) == 0 else {
+    let opened: (fd: Int32, status: stat)
+    do { opened = try openRegularFile(path) } catch { throw .other(error.reason) }
+    defer { close(opened.fd) }
+    guard !requireWritable || access(parentDirectory(path).isEmpty ? "." : parentDirectory(path), W_OK) == 0 else {
+        throw .other("folder is not writable")
+    }
+    return try planEdits(for: file, fd: opened.fd, size: Int(opened.status.st_size), path: path, old: old, to: to,
+                         kernelShebangLimit: kernelShebangLimit, writableFolder: nil)
+}
+
+/// The same, on an open regular file of `size` bytes. Every offset the
+/// manifest gives is checked against the size before it is used.
+func planEdits(for file: PrefixFile, fd: Int32, size: Int, path: String, old: String, to: String,
+               kernelShebangLimit: Int, writableFolder: Int32?) throws(PlanFailure) -> FilePlan {
+        if let folder = writableFolder, faccessat(folder, ".", W_OK, 0) != 0 {
             throw .other("folder is not writable")
+        }
+        guard !old.isEmpty else { throw .other("the manifest gives an empty prefix for it") }
+        guard file.offsets.count <= size else {
+            throw .changed("the manifest lists \(file.offsets.count) occurrences in a file of \(size) bytes")
+        }
+        for offset in file.offsets {
+            let (end, overflow) = offset.addingReportingOverflow(old.utf8.count)
+            guard !overflow, end <= size else {
+                throw .changed("the manifest gives offset \(offset), beyond the end of the file (\(size) bytes)")
+            }
         }
         let oldBytes = Array(old.utf8), newBytes = Array(to.utf8)
         var edits: [Edit] = []
@@ -326,7 +508,7 @@ public func planEdits(for file: PrefixFile, at path: String, old: String, to: St
         case .binary:
             var elf: ELFInfo? = nil
             if file.isELF {
-                do { elf = try readELFInfo(path: path) } catch { throw PlanFailure.other(error.description) }
+                do { elf = try readELFInfo(fd: fd, path: path) } catch { throw PlanFailure.other(error.description) }
             }
             for rpath in elf?.rpaths ?? [] where rpath.value.containsBytes(of: old) {
                 let value = relocatedRPath(rpath.value, placeholder: old, objectDirectory: parentDirectory(file.path))
@@ -352,9 +534,14 @@ public func planEdits(for file: PrefixFile, at path: String, old: String, to: St
                 guard string.starts(with: oldBytes) else {
                     throw .changed("does not hold \(old) at offset \(offset) as the manifest says")
                 }
-                // The string may also use the NUL padding it owns.
+                // The string may also use the NUL padding it owns, which
+                // (with its terminator) must lie inside the file.
                 let room = file.room[offset]?.bytes ?? 0
                 if room > 0 {
+                    let (end, overflow) = (offset + string.count).addingReportingOverflow(room)
+                    guard !overflow, end < size else {
+                        throw .changed("the manifest gives \(room) bytes of room after offset \(offset), beyond the end of the file")
+                    }
                     guard try bytes(at: offset + string.count, count: room + 1) == [UInt8](repeating: 0, count: room + 1) else {
                         throw .changed("padding after offset \(offset) is not empty as the manifest says")
                     }
@@ -368,7 +555,13 @@ public func planEdits(for file: PrefixFile, at path: String, old: String, to: St
                 edits.append(Edit(offset: offset, expected: string + [UInt8](repeating: 0, count: room), replacement: replaced))
                 coveredUntil = offset + string.count
             }
-            edits.sort { $0.offset < $1.offset }
+        }
+        // Edits are applied in one forward pass: from a hostile manifest
+        // they could overlap (an offset listed twice, or inside another
+        // occurrence), which is refused here rather than half-way through.
+        edits.sort { $0.offset < $1.offset }
+        for (a, b) in zip(edits, edits.dropFirst()) where b.offset < a.offset + a.length {
+            throw .changed("the manifest gives overlapping occurrences at offsets \(a.offset) and \(b.offset)")
         }
         return FilePlan(file: file, old: old, edits: edits, leftUnloaded: leftUnloaded)
     }

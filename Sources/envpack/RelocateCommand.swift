@@ -36,7 +36,8 @@ struct RelocateCommand: ParsableCommand {
         if verbose { relocator.log = { print($0) } }
         let manifest: Manifest
         let manifestPath = root + "/" + Manifest.relativePath
-        if FileManager.default.fileExists(atPath: manifestPath) {
+        // lstat: a manifest that is a symlink is refused by the loader, not taken as absent.
+        if pathExists(manifestPath) {
             manifest = try relocator.loadManifest()
         } else {
             guard let from else {

@@ -12,7 +12,7 @@ import Testing
                        isELF: true, isManaged: false, offsets: [10, 500, 900], exemptOffsets: [900],
                        rpaths: [RPathEntry(tag: .runpath, value: "/opt/env with space/lib")],
                        hardlinks: ["lib/libfoo.so.1", "lib/ünï\ncode"]),
-            PrefixFile(path: "", mode: .text, placeholder: "\\x", offsets: []),
+            PrefixFile(path: "share/\\0", mode: .text, placeholder: "\\x", offsets: []),
         ])
 
     @Test func roundTripsEveryField() throws {

@@ -232,7 +232,7 @@ import Testing
         let work = dir + "/work"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         for nth in [1, 7] {
-            let r = try TestSupport.run("/usr/bin/env", ["LD_PRELOAD=\(shim)", "ENVPACK_FAIL_UNDER=\(work)/.dest", "ENVPACK_FAIL_NTH=\(nth)",
+            let r = try TestSupport.run("/usr/bin/env", ["LD_PRELOAD=\(shim)", "ENVPACK_FAIL_UNDER=\(work)/.envpack-unpack-", "ENVPACK_FAIL_NTH=\(nth)",
                                                          TestSupport.envpackBinary, "unpack", "-q", archive, work + "/dest"])
             #expect(r.status != 0, "write \(nth) failed with EIO, yet unpack succeeded")
             #expect(r.stderr.contains("Input/output error") && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")

@@ -57,9 +57,6 @@ public enum Installer {
         for (line, kept) in dropped {
             log("note: spec line \(line.line) repeats line \(kept.line) (\(line.distName)); installing it once")
         }
-        for entry in entries where entry.md5 == nil && entry.sha256 == nil {
-            log("warning: spec line \(entry.line) (\(entry.location)) has no md5 or sha256: only the package's own file hashes (info/paths.json) protect it")
-        }
         // Checked before anything is fetched; the staging folder comes later.
         _ = try StagedFolder.check(destination: prefix, force: options.force)
 
@@ -74,6 +71,10 @@ public enum Installer {
         progress.finish()
 
         let plan = try InstallPlan.make(packages: packages, prefix: prefix)
+        // Said once the packages are known to be usable (a refusal stays one line).
+        for entry in entries where entry.md5 == nil && entry.sha256 == nil {
+            log("warning: spec line \(entry.line) (\(entry.location)) has no md5 or sha256: only the package's own file hashes (info/paths.json) protect it")
+        }
         for clobber in plan.clobbered { log("warning: \(clobber) (the later package wins, as in conda)") }
         for script in plan.linkScripts where !options.runLinkScripts { log("note: link script \(script) not run (use --run-link-scripts)") }
 

@@ -178,7 +178,9 @@ public final class PackageCache: Sendable {
         var closed = false
         defer { if !closed { close(fd) } }
         var lastError = "no attempt"
-        for attempt in 0..<max(1, downloader.limits.attempts) {
+        var tries = 0
+        attempts: for attempt in 0..<max(1, downloader.limits.attempts) {
+            tries += 1
             if attempt > 0 { usleep(UInt32(300_000 * attempt)) }
             guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else {
                 throw EnvpackError.writeFailed(path: owned.path, reason: errnoMessage())
@@ -199,10 +201,10 @@ public final class PackageCache: Sendable {
                 return FetchedPackage(entry: entry, archivePath: placed, md5: fetched.md5, sha256: fetched.sha256, size: fetched.size)
             case .failure(let failure):
                 lastError = failure.message
-                if !failure.retry { break }
+                if !failure.retry { break attempts }
             }
         }
-        throw EnvpackError.unreadable(path: url.absoluteString, reason: "\(lastError) (spec line \(entry.line), \(downloader.limits.attempts) tries)")
+        throw EnvpackError.unreadable(path: url.absoluteString, reason: "\(lastError) (spec line \(entry.line), \(tries == 1 ? "1 try" : "\(tries) tries"))")
     }
 
     /// Gives a verified download its lasting name: `<cache>/FILE` when no

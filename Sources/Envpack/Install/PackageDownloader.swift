@@ -61,9 +61,11 @@ final class PackageDownloader: @unchecked Sendable {
         let window = max(1, limits.lowSpeedTime), limit = max(0, limits.lowSpeedLimit)
         // Once a second, on the event loop: too few bytes over the window ends it.
         let watchdog = task.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { repeated in
-            if delegate.tooSlow(window: window, limit: limit) {
+            if let got = delegate.tooSlow(window: window, limit: limit) {
                 task.fail(reason: DownloadFailure(
-                    message: "too slow: fewer than \(limit) bytes a second for \(window) s (see --low-speed-limit, --low-speed-time)",
+                    message: got == 0
+                        ? "the server sent nothing for \(window) s (see --low-speed-time)"
+                        : "too slow: \(got) bytes in \(window) s, fewer than \(limit) a second (see --low-speed-limit, --low-speed-time)",
                     retry: true))
                 repeated.cancel()
             }
@@ -146,17 +148,18 @@ private final class FileWritingDelegate: HTTPClientResponseDelegate, @unchecked 
         return received
     }
 
-    /// Whether fewer than `limit` bytes a second came over the last `window`
-    /// seconds (called once a second).
-    func tooSlow(window: Int, limit: Int) -> Bool {
+    /// The bytes of the last `window` seconds when fewer than `limit` a
+    /// second came, else nil (called once a second).
+    func tooSlow(window: Int, limit: Int) -> Int? {
         lock.lock(); defer { lock.unlock() }
         do {
             let now = NIODeadline.now()
             samples.append((now, received))
             let start = now - .seconds(Int64(window))
             while samples.count > 1 && samples[1].time <= start { samples.removeFirst() }
-            guard let oldest = samples.first, oldest.time <= start else { return false }
-            return received - oldest.bytes < limit * window
+            guard let oldest = samples.first, oldest.time <= start else { return nil }
+            let got = received - oldest.bytes
+            return got < limit * window ? got : nil
         }
     }
 }

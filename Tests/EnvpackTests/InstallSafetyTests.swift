@@ -215,9 +215,9 @@ enum SafetySupport {
         let (folder, records) = try InstallSupport.condaForgeRecords()
         let dir = try TestSupport.temporaryDirectory("dup")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let some = records.filter { ["libzlib", "bzip2", "ncurses", "openssl", "zstd", "tzdata"].contains($0["name"] as! String) }
+        let some = records.filter { ["libzlib", "bzip2", "ncurses", "zstd", "lz4-c", "libffi"].contains($0["name"] as! String) }
         let lines = some.map { "file://\(folder)/\($0["fn"] as! String)#\($0["sha256"] as! String)\n" }
-        for trial in 0..<5 {
+        for trial in 0..<3 {
             try? FileManager.default.removeItem(atPath: dir + "/pkgs")
             let prefix = dir + "/env\(trial)"
             let r = try SafetySupport.install("@EXPLICIT\n" + (lines + lines).joined(), dir: dir, prefix: prefix)

@@ -275,6 +275,7 @@ public final class PackageCache: Sendable {
             try PackageArchive.extract(package.archivePath, into: owned.path)
             try PackageVerifier.verifyFiles(in: owned.path, package: package.entry.fileName)
             try CondaCacheEntry.writeRepodataRecord(in: owned.path, package: package)
+            unlink(owned.path + "/" + Self.markerName)  // a package may carry one; it is not trusted
             try writeNewFile(owned.path + "/" + Self.markerName, Array("\(package.sha256) \(package.md5)\n".utf8), mode: 0o644)
             // Claim conda's name only while nothing is there: an empty folder
             // we make is replaced by the rename only if it is still empty.

@@ -286,7 +286,9 @@ enum SafetySupport {
                 def do_GET(self):
                     count[0] += 1
                     if count[0] > 60: os._exit(0)
-                    kind, _, name = self.path.strip("/").partition("/")
+                    # A proxy request names the whole URL.
+                    path = urllib.parse.urlsplit(self.path).path if "://" in self.path else self.path
+                    kind, _, name = path.strip("/").partition("/")
                     name = urllib.parse.unquote(name)
                     if kind == "good":
                         data = open(os.path.join(root, os.path.basename(name)), "rb").read()
@@ -299,6 +301,15 @@ enum SafetySupport {
                             time.sleep(1)
                     except Exception:
                         pass
+                def do_CONNECT(self):
+                    # A proxy tunnel: the request inside is answered here, as if by its host.
+                    self.send_response(200, "Connection established"); self.end_headers(); self.wfile.flush()
+                    line = self.rfile.readline().decode()
+                    while self.rfile.readline() not in (b"\\r\\n", b"\\n", b""): pass
+                    name = os.path.basename(urllib.parse.unquote(line.split()[1]))
+                    data = open(os.path.join(root, name), "rb").read()
+                    self.wfile.write(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n" % len(data) + data)
+                    self.wfile.flush(); self.close_connection = True
             s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
             s.daemon_threads = True
             print(s.server_address[1], flush=True)
@@ -378,6 +389,30 @@ enum SafetySupport {
         let temporary = try FileManager.default.contentsOfDirectory(atPath: dir + "/pkgs").filter { $0.hasPrefix(".envpack-") }
         #expect(temporary.isEmpty, "\(temporary)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp).isEmpty)
+    }
+
+    /// $http_proxy is honoured (libcurl did; AsyncHTTPClient needs telling),
+    /// and $no_proxy overrides it.
+    @Test func downloadsGoThroughTheProxy() throws {
+        let (folder, records) = try InstallSupport.condaForgeRecords()
+        let dir = try TestSupport.temporaryDirectory("proxy")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try Server(root: folder)
+        defer { server.stop() }
+        try #require(server.port > 0, "the test server did not start")
+        let zlib = records.first { $0["name"] as? String == "libzlib" }!
+        // A host that does not resolve: only the proxy can answer.
+        let spec = "@EXPLICIT\nhttp://conda.invalid/good/\(zlib["fn"] as! String)#\(zlib["sha256"] as! String)\n"
+        var env = ProcessInfo.processInfo.environment
+        env["http_proxy"] = "http://127.0.0.1:\(server.port)"
+        env["no_proxy"] = "localhost"
+        let r = try SafetySupport.install(spec, dir: dir, prefix: dir + "/env", environment: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/env/lib/libz.so.1"))
+        env["no_proxy"] = ".invalid"
+        try? FileManager.default.removeItem(atPath: dir + "/pkgs")
+        let direct = try SafetySupport.install(spec, dir: dir, prefix: dir + "/env2", extra: ["--connect-timeout", "2"], environment: env)
+        #expect(direct.status != 0 && direct.stderr.contains("conda.invalid"), "\(direct.stderr)")
     }
 
     // MARK: 14. A package cache shared with conda

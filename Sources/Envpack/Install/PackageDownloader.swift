@@ -3,7 +3,8 @@
 // package cache owns. A connect timeout and a curl-style low-speed limit
 // (fewer than LIMIT bytes a second over TIME seconds, headers included)
 // give up on servers that stall or trickle; each failure is one line in
-// plain words naming the URL.
+// plain words naming the URL. $http_proxy, $https_proxy and $no_proxy are
+// honoured, as they were when downloads went through libcurl.
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -36,19 +37,57 @@ struct DownloadFailure: Error {
 
 final class PackageDownloader: @unchecked Sendable {
     let limits: DownloadLimits
-    private let client: HTTPClient
+    private let environment: [String: String]
+    /// One client per proxy ("" for none), made when first needed.
+    private var clients: [String: HTTPClient] = [:]
+    private let lock = NSLock()
 
-    init(limits: DownloadLimits) {
+    init(limits: DownloadLimits, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.limits = limits
+        self.environment = environment
+    }
+
+    deinit {
+        for client in clients.values { try? client.syncShutdown() }
+    }
+
+    private func client(for url: URL) -> HTTPClient {
+        let proxy = Self.proxy(for: url, environment: environment)
+        let key = proxy.map { "\($0.host):\($0.port)" } ?? ""
+        lock.lock(); defer { lock.unlock() }
+        if let client = clients[key] { return client }
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(Int64(max(1, limits.connectTimeout))),
                                       read: .seconds(Int64(max(1, limits.lowSpeedTime))))
         configuration.redirectConfiguration = .follow(max: 10, allowCycles: false)
         configuration.decompression = .disabled
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        if let proxy { configuration.proxy = .server(host: proxy.host, port: proxy.port, authorization: proxy.authorization) }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        clients[key] = client
+        return client
     }
 
-    deinit { try? client.syncShutdown() }
+    /// The proxy for `url` from $https_proxy / $http_proxy (either case),
+    /// unless $no_proxy names its host (or a domain above it, or `*`).
+    static func proxy(for url: URL, environment: [String: String]) -> (host: String, port: Int, authorization: HTTPClient.Authorization?)? {
+        let names = url.scheme?.lowercased() == "https" ? ["https_proxy", "HTTPS_PROXY"] : ["http_proxy", "HTTP_PROXY"]
+        guard let value = names.compactMap({ environment[$0] }).first(where: { !$0.isEmpty }) else { return nil }
+        let host = (url.host ?? "").lowercased()
+        for raw in (environment["no_proxy"] ?? environment["NO_PROXY"] ?? "").split(separator: ",") {
+            var entry = raw.trimmingCharacters(in: .whitespaces).lowercased()
+            if entry == "*" { return nil }
+            if entry.hasPrefix(".") { entry.removeFirst() }
+            if let colon = entry.lastIndex(of: ":"), !entry.contains("]") { entry = String(entry[..<colon]) }
+            if !entry.isEmpty && (host == entry || host.hasSuffix("." + entry)) { return nil }
+        }
+        guard let proxyURL = URL(string: value.contains("://") ? value : "http://" + value), let proxyHost = proxyURL.host else { return nil }
+        var authorization: HTTPClient.Authorization? = nil
+        if let user = proxyURL.user {
+            authorization = .basic(username: user.removingPercentEncoding ?? user,
+                                   password: proxyURL.password.map { $0.removingPercentEncoding ?? $0 } ?? "")
+        }
+        return (proxyHost, proxyURL.port ?? 80, authorization)
+    }
 
     /// One attempt: `url` into the open, empty file `fd`. Returns the byte count.
     func fetch(_ url: URL, into fd: Int32, path: String) -> Result<Int, DownloadFailure> {
@@ -57,7 +96,7 @@ final class PackageDownloader: @unchecked Sendable {
             return .failure(DownloadFailure(message: "not a URL envpack can download", retry: false))
         }
         let delegate = FileWritingDelegate(fd: fd, path: path)
-        let task = client.execute(request: request, delegate: delegate)
+        let task = client(for: url).execute(request: request, delegate: delegate)
         let window = max(1, limits.lowSpeedTime), limit = max(0, limits.lowSpeedLimit)
         // Once a second, on the event loop: too few bytes over the window ends it.
         let watchdog = task.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { repeated in
@@ -91,6 +130,8 @@ final class PackageDownloader: @unchecked Sendable {
                 return DownloadFailure(message: "the server closed the connection before the end", retry: true)
             case .redirectLimitReached, .redirectCycleDetected:
                 return DownloadFailure(message: "too many redirects", retry: false)
+            case .invalidProxyResponse, .httpProxyHandshakeTimeout, .proxyAuthenticationRequired:
+                return DownloadFailure(message: "the proxy (from $http_proxy or $https_proxy) did not open a connection (\(error))", retry: true)
             case .cancelled:
                 return DownloadFailure(message: "cancelled", retry: false)
             default:

@@ -244,8 +244,9 @@ enum SafetySupport {
         #expect(!FileManager.default.fileExists(atPath: dir + "/env"))
     }
 
-    /// An extraction left by a killed run (its lock free) is removed and
-    /// reported; one whose owner lives (its lock held) is left alone.
+    /// An extraction left by a killed run (its lock free; for envpack 0.2.0's
+    /// `.NAME.extract-PID`, its PID gone) is removed and reported; one whose
+    /// owner lives (its lock held, its PID alive) is left alone.
     @Test func staleExtractionsAreReclaimed() throws {
         let dir = try TestSupport.temporaryDirectory("reclaim")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -256,10 +257,16 @@ enum SafetySupport {
         let live = open(pkgs + "/.envpack-extract-999998-1.lock", O_RDWR | O_CREAT, 0o644)
         defer { close(live) }
         try #require(live >= 0 && flock(live, LOCK_EX) == 0)
+        // envpack 0.2.0's kind, without a lock: its PID is what tells.
+        try FileManager.default.createDirectory(atPath: pkgs + "/.q-1-0.extract-999997/info", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: pkgs + "/.q-1-0.extract-\(getpid())", withIntermediateDirectories: true)
         try SafetySupport.makePackage(dir + "/p-1-0.tar.bz2", name: "p", files: ["share/p.txt": "p"])
         let r = try SafetySupport.install("@EXPLICIT\n\(dir)/p-1-0.tar.bz2\n", dir: dir, prefix: dir + "/env")
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains(".envpack-extract-999999-1") && r.stderr.contains("killed"), "\(r.stderr)")
+        #expect(r.stderr.contains(".q-1-0.extract-999997"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: pkgs + "/.q-1-0.extract-999997"))
+        #expect(FileManager.default.fileExists(atPath: pkgs + "/.q-1-0.extract-\(getpid())"))
         #expect(!FileManager.default.fileExists(atPath: pkgs + "/.envpack-extract-999999-1"))
         #expect(!FileManager.default.fileExists(atPath: pkgs + "/.envpack-extract-999999-1.lock"))
         #expect(FileManager.default.fileExists(atPath: pkgs + "/.envpack-extract-999998-1"))

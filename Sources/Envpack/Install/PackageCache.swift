@@ -77,6 +77,16 @@ public final class PackageCache: Sendable {
         for parent in [directory, ownDirectory] {
             for kind in ["extract", "download"] { reclaimed += OwnedFolder.reclaimStale(in: parent, kind: kind) }
         }
+        // envpack 0.2.0 extracted into `.NAME.extract-PID` (no lock): removed
+        // once no process has that PID.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix(".") {
+            guard let range = name.range(of: ".extract-", options: .backwards),
+                  let pid = Int32(name[range.upperBound...]), pid > 0,
+                  kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let path = directory + "/" + name
+            guard FileStatus.lstat(path)?.kind == .directory, (try? FileManager.default.removeItem(atPath: path)) != nil else { continue }
+            reclaimed.append(path)
+        }
         return reclaimed
     }
 

@@ -23,6 +23,8 @@ enum PackageVerifier {
         }
         // Folders seen to be real folders (not symlinks) inside the package.
         var folders: Set<String> = [""]
+        // Files to hash: checked on every core once types and sizes pass.
+        var toHash: [(path: String, name: String, sha256: String)] = []
         for entry in paths {
             let parts = entry.path.split(separator: "/").map(String.init)
             guard !entry.path.hasPrefix("/"), !parts.isEmpty, !parts.contains(".."), !parts.contains(".") else {
@@ -52,12 +54,22 @@ enum PackageVerifier {
                 if let size = entry.sizeInBytes, size != Int(status.size) {
                     return "file \(entry.path) has \(status.size) bytes, info/paths.json says \(size)"
                 }
-                guard let hashed = try? hashFile(path, md5: false) else { return "file \(entry.path) cannot be read" }
-                if hashed.sha256 != expected.lowercased() {
-                    return "file \(entry.path) has sha256 \(hashed.sha256), info/paths.json says \(expected)"
-                }
+                toHash.append((path, entry.path, expected.lowercased()))
             }
         }
-        return nil
+        let problems = Locked([Int: String]())
+        let jobs = toHash
+        DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
+            let job = jobs[i]
+            guard let hashed = try? hashFile(job.path, md5: false) else {
+                problems.withLock { $0[i] = "file \(job.name) cannot be read" }
+                return
+            }
+            if hashed.sha256 != job.sha256 {
+                problems.withLock { $0[i] = "file \(job.name) has sha256 \(hashed.sha256), info/paths.json says \(job.sha256)" }
+            }
+        }
+        // The first in the package's own order, whatever thread found it.
+        return problems.withLock { $0.min { $0.key < $1.key }?.value }
     }
 }

@@ -17,6 +17,15 @@ struct InstallCommand: ParsableCommand {
         go to lib/pythonX.Y/site-packages with their entry points in bin/. Records are written \
         as conda writes them. Everything is planned first and the environment is built beside \
         PREFIX and renamed into place: a failure leaves nothing at PREFIX.
+
+        The package cache may be conda's own (--pkgs-dir or $CONDA_PKGS_DIRS): envpack \
+        reuses conda's extracted packages when their info/repodata_record.json names the \
+        same archive and every file matches info/paths.json, and never changes or removes \
+        anything it did not create there; what it must extract anew goes beside conda's \
+        entries, or into the cache's .envpack/ folder. Every extracted file is checked \
+        against the package's own info/paths.json. Downloads give up on a server that does \
+        not connect within --connect-timeout, or sends fewer than --low-speed-limit bytes a \
+        second for --low-speed-time seconds.
         """
     )
 
@@ -47,6 +56,21 @@ struct InstallCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress display and no summary.")
     var quiet = false
 
+    @Option(help: ArgumentHelp("Give up connecting to a server after this many seconds.", valueName: "SECONDS"))
+    var connectTimeout = DownloadLimits().connectTimeout
+
+    @Option(help: ArgumentHelp("With --low-speed-time: give up on a download slower than this many bytes a second (0: never).", valueName: "BYTES"))
+    var lowSpeedLimit = DownloadLimits().lowSpeedLimit
+
+    @Option(help: ArgumentHelp("... for this many seconds in a row (also the longest silence allowed). Each package is tried 3 times.", valueName: "SECONDS"))
+    var lowSpeedTime = DownloadLimits().lowSpeedTime
+
+    func validate() throws {
+        guard (1...3600).contains(connectTimeout) else { throw ValidationError("--connect-timeout must be 1 to 3600 seconds") }
+        guard (0...(1 << 30)).contains(lowSpeedLimit) else { throw ValidationError("--low-speed-limit must be 0 to 1073741824 bytes a second") }
+        guard (1...3600).contains(lowSpeedTime) else { throw ValidationError("--low-speed-time must be 1 to 3600 seconds") }
+    }
+
     func run() throws {
         var options = InstallOptions(specPath: file, prefix: prefix)
         if let pkgsDir { options.pkgsDir = pkgsDir }
@@ -56,6 +80,9 @@ struct InstallCommand: ParsableCommand {
         options.compilePyc = compilePyc
         options.runLinkScripts = runLinkScripts
         options.quiet = quiet
+        options.downloadLimits.connectTimeout = connectTimeout
+        options.downloadLimits.lowSpeedLimit = lowSpeedLimit
+        options.downloadLimits.lowSpeedTime = lowSpeedTime
         options.commandLine = (["envpack"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         let summary = try Installer.install(options) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))

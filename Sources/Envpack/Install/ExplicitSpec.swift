@@ -65,12 +65,15 @@ public struct ExplicitSpec: Sendable, Equatable {
             if let hash = line.lastIndex(of: "#") {
                 location = String(line[..<hash])
                 var digest = String(line[line.index(after: hash)...]).lowercased()
-                if digest.hasPrefix("sha256:") { digest.removeFirst("sha256:".count) }
+                var saysSHA256 = false
+                if digest.hasPrefix("sha256:") { digest.removeFirst("sha256:".count); saysSHA256 = true }
                 guard digest.allSatisfy(\.isHexDigit) else { throw bad("'\(digest)' is not an md5 or sha256 hash") }
                 switch digest.count {
-                case 32: md5 = digest
+                case 32 where !saysSHA256: md5 = digest
                 case 64: sha256 = digest
-                default: throw bad("'\(digest)' is not an md5 (32 hex) or sha256 (64 hex) hash")
+                default:
+                    throw bad(saysSHA256 ? "'sha256:\(digest)' is not a sha256 hash (64 hex digits, not \(digest.count))"
+                                         : "'\(digest)' is not an md5 (32 hex) or sha256 (64 hex) hash")
                 }
             }
             let source: SpecEntry.Source
@@ -89,6 +92,11 @@ public struct ExplicitSpec: Sendable, Equatable {
                 source = .local(path)
                 fileName = (path as NSString).lastPathComponent
             }
+            // The file name becomes a name in the package cache: one plain name only.
+            guard !fileName.contains("/"), !fileName.hasPrefix("."), !fileName.utf8.contains(0),
+                  fileName.utf8.count <= 255 else {
+                throw bad("'\(fileName)' (from \(location)) is not a plain file name; refusing it")
+            }
             guard fileName.hasSuffix(".conda") || fileName.hasSuffix(".tar.bz2") else {
                 throw bad("'\(fileName)' is not a conda package (.conda or .tar.bz2)")
             }
@@ -100,6 +108,38 @@ public struct ExplicitSpec: Sendable, Equatable {
             throw EnvpackError.malformedFile(path: specPath, reason: "not an explicit spec (no @EXPLICIT line)")
         }
         return spec
+    }
+
+    /// The entries with duplicates dropped: a later line naming the same
+    /// package (`name-version-build`) from the same place with no conflicting
+    /// hash is the same package and goes (each such line is returned, for a
+    /// note); the same package with different hashes, or from two places
+    /// that no shared hash proves identical, is an error naming both lines.
+    public func deduplicated(specPath: String) throws -> (entries: [SpecEntry], dropped: [(SpecEntry, kept: SpecEntry)]) {
+        var firstByDist: [String: Int] = [:]
+        var kept: [SpecEntry] = []
+        var dropped: [(SpecEntry, kept: SpecEntry)] = []
+        for entry in entries {
+            guard let i = firstByDist[entry.distName] else {
+                firstByDist[entry.distName] = kept.count
+                kept.append(entry)
+                continue
+            }
+            var first = kept[i]
+            func conflict(_ why: String) -> EnvpackError {
+                .malformedFile(path: specPath, reason: "lines \(first.line) and \(entry.line) both name \(entry.distName) \(why); keep one of them")
+            }
+            if let a = first.sha256, let b = entry.sha256, a != b { throw conflict("with different sha256 hashes") }
+            if let a = first.md5, let b = entry.md5, a != b { throw conflict("with different md5 hashes") }
+            let sameHash = (first.sha256 != nil && first.sha256 == entry.sha256) || (first.md5 != nil && first.md5 == entry.md5)
+            if first.location != entry.location && !sameHash { throw conflict("from different places (\(first.location), \(entry.location)) with no hash proving them the same") }
+            // Keep every hash either line gives.
+            first.sha256 = first.sha256 ?? entry.sha256
+            first.md5 = first.md5 ?? entry.md5
+            kept[i] = first
+            dropped.append((entry, kept: first))
+        }
+        return (kept, dropped)
     }
 
     private static func base(_ directory: String, _ relative: String) -> String {

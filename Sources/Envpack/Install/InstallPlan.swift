@@ -39,6 +39,13 @@ struct InstallPlan {
         var linkScripts: [String] = []
 
         for (fetched, contents) in packages {
+            // name, version and build make the record's file name in conda-meta/.
+            for (field, value) in [("name", contents.name), ("version", contents.version), ("build", contents.build)] {
+                guard isPlainName(value) else {
+                    throw EnvpackError.malformedFile(path: fetched.archivePath,
+                                                     reason: "info/index.json \(field) '\(value)' is not a plain name; refusing the package")
+                }
+            }
             let dist = "\(contents.name)-\(contents.version)-\(contents.build)"
             if contents.isNoarchPython && python == nil {
                 throw EnvpackError.invalidOption("\(dist) is a noarch: python package, but the spec has no python")
@@ -47,8 +54,13 @@ struct InstallPlan {
             var edits: [Int: [Edit]] = [:]
             for (i, entry) in contents.paths.enumerated() {
                 let dest = contents.isNoarchPython ? noarchPythonPath(entry.path, pythonVersion: python) : entry.path
-                guard !dest.hasPrefix("/"), !dest.split(separator: "/").contains(".."), !dest.isEmpty else {
-                    throw EnvpackError.malformedFile(path: fetched.archivePath, reason: "path \(entry.path) leaves the prefix")
+                let parts = dest.split(separator: "/", omittingEmptySubsequences: false)
+                guard !dest.hasPrefix("/"), !dest.isEmpty, !parts.contains(".."), !dest.utf8.contains(0) else {
+                    throw EnvpackError.malformedFile(path: fetched.archivePath, reason: "\(dist): path \(entry.path) leaves the prefix")
+                }
+                // conda-meta/ holds the records envpack writes; no package file goes there.
+                guard parts.first != "conda-meta" else {
+                    throw EnvpackError.malformedFile(path: fetched.archivePath, reason: "\(dist): path \(entry.path) is inside conda-meta/")
                 }
                 destinations.append(dest)
                 if entry.pathType != .directory {
@@ -63,6 +75,10 @@ struct InstallPlan {
                 }
             }
             let entryPoints = contents.entryPoints.compactMap(EntryPoint.init)
+            for ep in entryPoints where !isPlainName(ep.command) {
+                throw EnvpackError.malformedFile(path: fetched.archivePath,
+                                                 reason: "\(dist): entry point '\(ep.command)' is not a plain command name (bin/\(ep.command) would leave bin/)")
+            }
             for ep in entryPoints {
                 let dest = "bin/" + ep.command
                 if let previous = owner[dest], previous != dist { clobbered.append("\(dest): \(previous) -> \(dist)") }
@@ -77,6 +93,12 @@ struct InstallPlan {
                 + problems.prefix(8).joined(separator: "; ") + (problems.count > 8 ? "; and \(problems.count - 8) more" : ""))
         }
         return InstallPlan(prefix: prefix, packages: planned, pythonVersion: python, clobbered: clobbered, linkScripts: linkScripts)
+    }
+
+    /// One file name: not empty, no `/` or NUL, not `.` or `..`, at most 200 bytes.
+    static func isPlainName(_ text: String) -> Bool {
+        !text.isEmpty && text != "." && text != ".." && !text.contains("/") && !text.utf8.contains(0)
+            && text.utf8.count <= 200 && !text.contains("\n")
     }
 
     /// The edits that put `prefix` where the package has its placeholder.

@@ -23,6 +23,8 @@ public struct InstallOptions: Sendable {
     public var compilePyc = false
     public var runLinkScripts = false
     public var quiet = false
+    /// Connect timeout and low-speed limit of downloads.
+    public var downloadLimits = DownloadLimits()
     /// The command line, for conda-meta/history.
     public var commandLine = "envpack install"
 
@@ -49,19 +51,30 @@ public enum Installer {
             throw EnvpackError.invalidOption("\(options.specPath) is for \(platform), this machine is \(ExplicitSpec.currentPlatform) (use --force to install anyway)")
         }
         guard !spec.entries.isEmpty else { throw EnvpackError.malformedFile(path: options.specPath, reason: "no packages") }
+        // A package named twice is fetched and extracted once (or the two
+        // lines contradict each other: an error naming both).
+        let (entries, dropped) = try spec.deduplicated(specPath: options.specPath)
+        for (line, kept) in dropped {
+            log("note: spec line \(line.line) repeats line \(kept.line) (\(line.distName)); installing it once")
+        }
         // Checked before anything is fetched; the staging folder comes later.
         _ = try StagedFolder.check(destination: prefix, force: options.force)
 
         // Fetch, verify and extract, holding the cache lock.
         let cache = try PackageCache(directory: options.pkgsDir)
-        let progress = Progress(label: "fetching", totalFiles: spec.entries.count, totalBytes: 0, quiet: options.quiet)
+        let progress = Progress(label: "fetching", totalFiles: entries.count, totalBytes: 0, quiet: options.quiet)
         let packages: [(FetchedPackage, PackageContents)] = try cache.withLock {
-            let fetched = try cache.fetch(spec.entries, offline: options.offline, progress: progress)
-            return Array(zip(fetched, try cache.contents(of: fetched)))
+            for path in cache.reclaimLeftovers() { log("note: removed \(path), left by an envpack run that was killed") }
+            let fetched = try cache.fetch(entries, offline: options.offline, limits: options.downloadLimits, progress: progress)
+            return Array(zip(fetched, try cache.contents(of: fetched, log: log)))
         }
         progress.finish()
 
         let plan = try InstallPlan.make(packages: packages, prefix: prefix)
+        // Said once the packages are known to be usable (a refusal stays one line).
+        for entry in entries where entry.md5 == nil && entry.sha256 == nil {
+            log("warning: spec line \(entry.line) (\(entry.location)) has no md5 or sha256: only the package's own file hashes (info/paths.json) protect it")
+        }
         for clobber in plan.clobbered { log("warning: \(clobber) (the later package wins, as in conda)") }
         for script in plan.linkScripts where !options.runLinkScripts { log("note: link script \(script) not run (use --run-link-scripts)") }
 

@@ -24,12 +24,25 @@ struct Linker {
         var directories: Set<String> = [staging, staging + "/conda-meta"]
         // Only paths written before can need removing (a clobber).
         var written = Set<String>()
-        func makeParent(of path: String) throws {
+        // Every folder on the way to a file is made here or checked to be a
+        // real folder: a symlink an earlier package placed (`share/evil ->
+        // /tmp/x`) is never followed.
+        func makeDirectory(_ path: String, for package: PlannedPackage, entry: String) throws {
+            if directories.contains(path) { return }
             let parent = parentDirectory(path)
-            if directories.contains(parent) { return }
-            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-            var p = parent
-            while p.count > staging.count, directories.insert(p).inserted { p = parentDirectory(p) }
+            if parent.count > staging.count { try makeDirectory(parent, for: package, entry: entry) }
+            if mkdir(path, 0o755) != 0 {
+                guard errno == EEXIST else { throw EnvpackError.writeFailed(path: path, reason: errnoMessage()) }
+                guard FileStatus.lstat(path)?.kind == .directory else {
+                    let inside = String(path.dropFirst(staging.count + 1))
+                    throw EnvpackError.malformedFile(path: package.fetched.archivePath,
+                        reason: "\(package.distName): path \(entry) goes through \(inside), which an earlier package made a symlink or file; refusing to write through it")
+                }
+            }
+            directories.insert(path)
+        }
+        func makeParent(of path: String, for package: PlannedPackage, entry: String) throws {
+            try makeDirectory(parentDirectory(path), for: package, entry: entry)
         }
         func prepare(_ target: String) {
             if !written.insert(target).inserted { removeExisting(target) }
@@ -42,14 +55,13 @@ struct Linker {
                 let dest = package.destinations[i]
                 let source = package.contents.directory + "/" + entry.path
                 let target = staging + "/" + dest
-                try makeParent(of: target)
+                try makeParent(of: target, for: package, entry: entry.path)
                 var record = entry
                 record.path = dest
                 // Old packages (no paths.json) list symlinks as plain files.
                 let isLegacySymlink = entry.sha256 == nil && entry.pathType == .hardlink && FileStatus.lstat(source)?.kind == .symlink
                 if entry.pathType == .directory {
-                    try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
-                    directories.insert(target)
+                    try makeDirectory(target, for: package, entry: entry.path)
                 } else if entry.pathType == .softlink || isLegacySymlink {
                     guard let linkTarget = readLink(source) else {
                         throw EnvpackError.unreadable(path: source, reason: "missing symlink in the extracted package")
@@ -81,14 +93,13 @@ struct Linker {
             for entryPoint in package.entryPoints {
                 let dest = "bin/" + entryPoint.command
                 let target = staging + "/" + dest
-                try makeParent(of: target)
+                try makeParent(of: target, for: package, entry: dest)
                 prepare(target)
                 let text: String
                 do { text = try entryPoint.script(prefix: prefix, pythonVersion: plan.pythonVersion ?? "3") } catch {
                     throw EnvpackError.invalidOption("\(package.distName): entry point \(entryPoint.command): \(error)")
                 }
-                try Data(text.utf8).write(to: URL(fileURLWithPath: target))
-                chmod(target, 0o755)
+                try writeNewFile(target, Array(text.utf8), mode: 0o755)
                 let digest = hexString(SHA256.hash(data: Data(text.utf8)))
                 recorded.append(PathEntry(path: dest, pathType: .unixPythonEntryPoint, sha256: digest,
                                          sha256InPrefix: digest, sizeInBytes: text.utf8.count))

@@ -1,14 +1,24 @@
 // The package cache: verified package archives and their extracted form,
-// reused across installs. Local files and file:// URLs are read in place;
-// http(s) downloads land here. Everything is verified (md5/sha256, size when
-// known) before it is used, and a file lock keeps two installs at once from
-// corrupting it.
+// reused across installs, and possibly shared with conda (`--pkgs-dir` or
+// $CONDA_PKGS_DIRS). Local files and file:// URLs are read in place; http(s)
+// downloads land here. Everything is verified (md5/sha256, size when known)
+// before it is used.
+//
+// In a shared cache envpack never deletes or rewrites what it did not
+// create. It reuses conda's `<cache>/NAME-VERSION-BUILD/` when conda's own
+// info/repodata_record.json names this very archive and every file matches
+// info/paths.json; it creates `<cache>/NAME-VERSION-BUILD[.conda|.tar.bz2]`
+// only where nothing exists yet (a create-only rename or link, so a conda
+// running at the same time keeps whatever it made); anything else goes into
+// envpack's own corner, `<cache>/.envpack/SHA256/`. Extractions and downloads
+// are built in envpack-owned temporary names (OwnedFolder) and placed only
+// once verified. Two envpacks take turns with flock on the cache folder
+// itself, so no lock file is left behind; conda has taken no lock on its
+// package cache since 4.3 (conda/conda#5997, #6742), so there is none to
+// share, and the create-only placing above is what keeps the two apart.
 import Crypto
 import EnvpackRelocation
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,6 +34,8 @@ public struct FetchedPackage: Sendable {
 
 public final class PackageCache: Sendable {
     public let directory: String
+    /// envpack's own corner of a cache it may share with conda.
+    var ownDirectory: String { directory + "/.envpack" }
 
     /// `--pkgs-dir`, else the first of `$CONDA_PKGS_DIRS`, else
     /// `~/.cache/envpack/pkgs`.
@@ -45,25 +57,44 @@ public final class PackageCache: Sendable {
         }
     }
 
-    /// Runs `body` holding the cache's lock (flock, released on exit even
-    /// after a crash).
+    /// Runs `body` holding the cache's lock: flock on the cache folder
+    /// itself (no lock file), released on exit even after a crash.
     public func withLock<T>(_ body: () throws -> T) throws -> T {
-        let path = directory + "/.envpack.lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw EnvpackError.writeFailed(path: path, reason: errnoMessage()) }
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw EnvpackError.unreadable(path: directory, reason: errnoMessage()) }
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw EnvpackError.writeFailed(path: path, reason: errnoMessage()) }
+            guard errno == EINTR else { throw EnvpackError.writeFailed(path: directory, reason: "cannot lock the package cache: \(errnoMessage())") }
         }
         defer { flock(fd, LOCK_UN) }
         return try body()
     }
 
+    /// Removes the temporary extractions and downloads of envpack runs that
+    /// were killed. Returns what was removed, for a message.
+    public func reclaimLeftovers() -> [String] {
+        var reclaimed: [String] = []
+        for parent in [directory, ownDirectory] {
+            for kind in ["extract", "download"] { reclaimed += OwnedFolder.reclaimStale(in: parent, kind: kind) }
+        }
+        // envpack 0.2.0 extracted into `.NAME.extract-PID` (no lock): removed
+        // once no process has that PID.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix(".") {
+            guard let range = name.range(of: ".extract-", options: .backwards),
+                  let pid = Int32(name[range.upperBound...]), pid > 0,
+                  kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let path = directory + "/" + name
+            guard FileStatus.lstat(path)?.kind == .directory, (try? FileManager.default.removeItem(atPath: path)) != nil else { continue }
+            reclaimed.append(path)
+        }
+        return reclaimed
+    }
+
     // MARK: Fetch
 
     /// Finds or downloads every package, verifying each.
-    public func fetch(_ entries: [SpecEntry], offline: Bool, parallel: Int = 4,
-                      progress: Progress? = nil) throws -> [FetchedPackage] {
+    public func fetch(_ entries: [SpecEntry], offline: Bool, limits: DownloadLimits = DownloadLimits(),
+                      parallel: Int = 4, progress: Progress? = nil) throws -> [FetchedPackage] {
         var results = [FetchedPackage?](repeating: nil, count: entries.count)
         let downloaded = Locked([Int: Result<FetchedPackage, Error>]())
         // Local files are hashed on every core; downloads go a few at a time.
@@ -83,8 +114,7 @@ public final class PackageCache: Sendable {
             case .local:
                 continue
             case .remote:
-                let cached = directory + "/" + entry.fileName
-                if FileManager.default.fileExists(atPath: cached), let ok = try? verified(entry, path: cached) {
+                if let ok = cachedArchive(entry) {
                     results[i] = ok
                     progress?.advance(files: 1)
                 } else if offline {
@@ -94,6 +124,8 @@ public final class PackageCache: Sendable {
                 }
             }
         }
+        guard !remote.isEmpty else { return results.map { $0! } }
+        let downloader = PackageDownloader(limits: limits)
         let queue = DispatchQueue(label: "envpack.fetch", attributes: .concurrent)
         let slots = DispatchSemaphore(value: max(1, parallel))
         let group = DispatchGroup()
@@ -102,7 +134,7 @@ public final class PackageCache: Sendable {
             group.enter()
             queue.async {
                 defer { slots.signal(); group.leave() }
-                let result = Result { try self.download(entries[i]) }
+                let result = Result { try self.download(entries[i], with: downloader) }
                 downloaded.withLock { $0[i] = result }
                 if case .success(let fetched) = result { progress?.advance(files: 1, bytes: fetched.size) }
             }
@@ -114,14 +146,25 @@ public final class PackageCache: Sendable {
         return results.map { $0! }
     }
 
+    /// Where a download of `entry` may already be: conda's name in the cache,
+    /// then envpack's own (when the spec gives the sha256).
+    private func cachedArchive(_ entry: SpecEntry) -> FetchedPackage? {
+        var candidates = [directory + "/" + entry.fileName]
+        if let sha = entry.sha256 { candidates.append(ownDirectory + "/" + sha + "/" + entry.fileName) }
+        for path in candidates where FileStatus.lstat(path)?.kind == .regular {
+            if let ok = try? verified(entry, path: path) { return ok }
+        }
+        return nil
+    }
+
     /// Hashes a package file and checks it against the spec. When the spec
     /// gives a sha256 and the cache already extracted this very archive, the
     /// md5 comes from the cache's marker instead of a second hash.
     func verified(_ entry: SpecEntry, path: String) throws -> FetchedPackage {
         let (md5, sha256, size): (String, String, Int)
-        if let expected = entry.sha256, let known = extractedMarker(entry.distName), known.sha256 == expected {
+        if let expected = entry.sha256, let known = knownMD5(entry.distName, sha256: expected) {
             let hashed = try hashFile(path, md5: false)
-            (md5, sha256, size) = (hashed.sha256 == expected ? known.md5 : "", hashed.sha256, hashed.size)
+            (md5, sha256, size) = (hashed.sha256 == expected ? known : "", hashed.sha256, hashed.size)
         } else {
             (md5, sha256, size) = try hashFile(path)
         }
@@ -134,99 +177,151 @@ public final class PackageCache: Sendable {
         return FetchedPackage(entry: entry, archivePath: path, md5: md5, sha256: sha256, size: size)
     }
 
-    /// Downloads with retries into a partial file, verifies, then renames.
-    private func download(_ entry: SpecEntry) throws -> FetchedPackage {
+    /// Downloads with retries into a temporary file the cache owns, verifies
+    /// it, then places it under conda's name (when free) or envpack's own.
+    private func download(_ entry: SpecEntry, with downloader: PackageDownloader) throws -> FetchedPackage {
         guard case .remote(let url) = entry.source else { preconditionFailure() }
-        let final = directory + "/" + entry.fileName
-        let partial = directory + "/." + entry.fileName + ".partial-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        defer { unlink(partial) }
-        var lastError = "unknown error"
-        for attempt in 0..<3 {
+        let owned = try OwnedFolder(in: directory, kind: "download", create: false)
+        defer { unlink(owned.path); owned.release() }
+        let fd = open(owned.path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw EnvpackError.writeFailed(path: owned.path, reason: errnoMessage()) }
+        var closed = false
+        defer { if !closed { close(fd) } }
+        var lastError = "no attempt"
+        var tries = 0
+        attempts: for attempt in 0..<max(1, downloader.limits.attempts) {
+            tries += 1
             if attempt > 0 { usleep(UInt32(300_000 * attempt)) }
-            switch fetchURL(url, to: partial) {
+            guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else {
+                throw EnvpackError.writeFailed(path: owned.path, reason: errnoMessage())
+            }
+            switch downloader.fetch(url, into: fd, path: owned.path) {
             case .success:
-                let fetched = try verified(entry, path: partial)
-                guard rename(partial, final) == 0 else { throw EnvpackError.writeFailed(path: final, reason: errnoMessage()) }
-                return FetchedPackage(entry: entry, archivePath: final, md5: fetched.md5, sha256: fetched.sha256, size: fetched.size)
-            case .failure(let message, let retry):
-                lastError = message
-                if !retry { break }
+                guard fsync(fd) == 0 else { throw EnvpackError.writeFailed(path: owned.path, reason: errnoMessage()) }
+                closed = true
+                guard close(fd) == 0 else { throw EnvpackError.writeFailed(path: owned.path, reason: errnoMessage()) }
+                let fetched: FetchedPackage
+                do { fetched = try verified(entry, path: owned.path) } catch let error as EnvpackError {
+                    if case .malformedFile(_, let reason) = error {
+                        throw EnvpackError.malformedFile(path: url.absoluteString, reason: "downloaded, but its \(reason)")
+                    }
+                    throw error
+                }
+                let placed = try place(owned.path, as: entry.fileName, sha256: fetched.sha256)
+                return FetchedPackage(entry: entry, archivePath: placed, md5: fetched.md5, sha256: fetched.sha256, size: fetched.size)
+            case .failure(let failure):
+                lastError = failure.message
+                if !failure.retry { break attempts }
             }
         }
-        throw EnvpackError.unreadable(path: url.absoluteString, reason: "\(lastError) (spec line \(entry.line))")
+        throw EnvpackError.unreadable(path: url.absoluteString, reason: "\(lastError) (spec line \(entry.line), \(tries == 1 ? "1 try" : "\(tries) tries"))")
     }
 
-    private enum FetchResult { case success, failure(String, retry: Bool) }
+    /// Gives a verified download its lasting name: `<cache>/FILE` when no
+    /// such name exists (link, which never replaces), else
+    /// `<cache>/.envpack/SHA256/FILE`.
+    private func place(_ temporary: String, as fileName: String, sha256: String) throws -> String {
+        let primary = directory + "/" + fileName
+        if link(temporary, primary) == 0 { return primary }
+        let folder = ownDirectory + "/" + sha256
+        try makeOwnFolder(folder)
+        let own = folder + "/" + fileName
+        unlink(own)  // envpack's own name: what is there did not verify
+        guard link(temporary, own) == 0 else { throw EnvpackError.writeFailed(path: own, reason: errnoMessage()) }
+        return own
+    }
 
-    private func fetchURL(_ url: URL, to path: String) -> FetchResult {
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var result = FetchResult.failure("no answer", retry: true)
-        var request = URLRequest(url: url)
-        request.timeoutInterval = 60
-        let task = URLSession.shared.downloadTask(with: request) { location, response, error in
-            defer { done.signal() }
-            if let error { result = .failure(error.localizedDescription, retry: true); return }
-            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-            guard (200..<300).contains(status), let location else {
-                result = .failure("HTTP \(status)", retry: status >= 500 || status == 429)
-                return
-            }
-            unlink(path)
-            do {
-                try FileManager.default.moveItem(atPath: location.path, toPath: path)
-                result = .success
-            } catch {
-                result = .failure("cannot store the download: \(error.localizedDescription)", retry: false)
+    /// Creates a folder of envpack's own corner (and the corner), refusing
+    /// to follow a symlink planted there.
+    func makeOwnFolder(_ path: String) throws {
+        for folder in [ownDirectory, path] {
+            if mkdir(folder, 0o755) != 0 {
+                guard errno == EEXIST, FileStatus.lstat(folder)?.kind == .directory else {
+                    throw EnvpackError.writeFailed(path: folder, reason: errno == EEXIST ? "exists and is not a folder" : errnoMessage())
+                }
             }
         }
-        task.resume()
-        done.wait()
-        return result
     }
 
     // MARK: Extract
 
     /// Extracts (or finds extracted) every package, on every core, and
     /// reads what each says about itself.
-    public func contents(of packages: [FetchedPackage]) throws -> [PackageContents] {
+    public func contents(of packages: [FetchedPackage], log: (String) -> Void = { _ in }) throws -> [PackageContents] {
         let results = Locked([Int: Result<PackageContents, Error>]())
+        let notes = Locked([String]())
         DispatchQueue.concurrentPerform(iterations: packages.count) { i in
-            let result = Result { try PackageContents.load(directory: try self.extracted(packages[i])) }
+            let result = Result {
+                try PackageContents.load(directory: try self.extracted(packages[i]) { line in notes.withLock { $0.append(line) } })
+            }
             results.withLock { $0[i] = result }
         }
+        for note in notes.withLock({ $0 }) { log(note) }
         return try results.withLock { $0 }.sorted { $0.key < $1.key }.map { try $0.value.get() }
     }
 
-    /// The package extracted in the cache (`<cache>/<name-version-build>/`),
-    /// reused when it came from the same archive.
-    public func extracted(_ package: FetchedPackage) throws -> String {
-        let target = directory + "/" + package.entry.distName
-        if extractedMarker(package.entry.distName)?.sha256 == package.sha256 { return target }
-        let temporary = directory + "/." + package.entry.distName + ".extract-\(getpid())"
-        try? FileManager.default.removeItem(atPath: temporary)
-        guard mkdir(temporary, 0o755) == 0 else { throw EnvpackError.writeFailed(path: temporary, reason: errnoMessage()) }
-        do {
-            try PackageArchive.extract(package.archivePath, into: temporary)
-            try "\(package.sha256) \(package.md5)\n".write(toFile: temporary + "/.envpack-extracted", atomically: true, encoding: .utf8)
-            if FileManager.default.fileExists(atPath: target) {
-                try FileManager.default.removeItem(atPath: target)
+    /// The package extracted in the cache: `<cache>/NAME-VERSION-BUILD/` when
+    /// envpack made it from this archive, or conda did and it verifies, or
+    /// the name is free; else `<cache>/.envpack/SHA256/NAME-VERSION-BUILD/`.
+    public func extracted(_ package: FetchedPackage, log: (String) -> Void = { _ in }) throws -> String {
+        let dist = package.entry.distName
+        let primary = directory + "/" + dist
+        let own = ownDirectory + "/" + package.sha256 + "/" + dist
+        if Self.marker(in: primary)?.sha256 == package.sha256 { return primary }
+        if Self.marker(in: own)?.sha256 == package.sha256 { return own }
+        let primaryStatus = FileStatus.lstat(primary)
+        if primaryStatus?.kind == .directory, Self.marker(in: primary) == nil {
+            switch CondaCacheEntry.check(primary, package: package) {
+            case .success: return primary
+            case .failure(let why):
+                log("note: \(primary) (not made by envpack) \(why); extracting \(package.entry.fileName) into \(ownDirectory)/ instead, leaving it as it is")
             }
-            guard rename(temporary, target) == 0 else { throw EnvpackError.writeFailed(path: target, reason: errnoMessage()) }
+        }
+
+        // Extract into a folder of our own, verify, mark, then place.
+        let owned = try OwnedFolder(in: directory, kind: "extract")
+        defer { owned.release() }
+        do {
+            try PackageArchive.extract(package.archivePath, into: owned.path)
+            try PackageVerifier.verifyFiles(in: owned.path, package: package.entry.fileName)
+            try CondaCacheEntry.writeRepodataRecord(in: owned.path, package: package)
+            unlink(owned.path + "/" + Self.markerName)  // a package may carry one; it is not trusted
+            try writeNewFile(owned.path + "/" + Self.markerName, Array("\(package.sha256) \(package.md5)\n".utf8), mode: 0o644)
+            // Claim conda's name only while nothing is there: an empty folder
+            // we make is replaced by the rename only if it is still empty.
+            if primaryStatus == nil, mkdir(primary, 0o755) == 0 {
+                if rename(owned.path, primary) == 0 { return primary }
+                rmdir(primary)
+            }
+            try makeOwnFolder(ownDirectory + "/" + package.sha256)
+            if FileStatus.lstat(own) != nil { try FileManager.default.removeItem(atPath: own) }  // ours, incomplete
+            guard rename(owned.path, own) == 0 else { throw EnvpackError.writeFailed(path: own, reason: errnoMessage()) }
+            return own
         } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
+            try? FileManager.default.removeItem(atPath: owned.path)
             throw error
         }
-        return target
     }
-}
 
-extension PackageCache {
-    /// The sha256 and md5 of the archive a cached package was extracted from.
-    func extractedMarker(_ dist: String) -> (sha256: String, md5: String)? {
-        guard let text = try? String(contentsOfFile: directory + "/" + dist + "/.envpack-extracted", encoding: .utf8) else { return nil }
+    /// The name of the file that marks an extraction envpack made and verified.
+    static let markerName = ".envpack-extracted"
+
+    /// The sha256 and md5 of the archive envpack extracted `folder` from.
+    static func marker(in folder: String) -> (sha256: String, md5: String)? {
+        let path = folder + "/" + markerName
+        guard FileStatus.lstat(path)?.kind == .regular,
+              let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
         guard parts.count == 2, parts[0].count == 64, parts[1].count == 32 else { return nil }
         return (parts[0], parts[1])
+    }
+
+    /// The md5 of an archive with this sha256 that envpack already extracted.
+    func knownMD5(_ dist: String, sha256: String) -> String? {
+        for folder in [directory + "/" + dist, ownDirectory + "/" + sha256 + "/" + dist] {
+            if let m = Self.marker(in: folder), m.sha256 == sha256 { return m.md5 }
+        }
+        return nil
     }
 }
 

@@ -3,6 +3,9 @@
 // then url, channel, fn, md5, sha256, size, files, paths_data (with
 // sha256_in_prefix where the prefix was patched), link, requested_spec.
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 enum RecordWriter {
     static func recordPath(_ package: PlannedPackage, staging: String) -> String {
@@ -59,7 +62,23 @@ enum RecordWriter {
         try save(record, to: path)
     }
 
+    /// Writes a record anew, never through a symlink at its name.
     static func save(_ record: [String: JSONValue], to path: String) throws {
-        try Data(JSONValue.object(record).text().utf8).write(to: URL(fileURLWithPath: path))
+        unlink(path)
+        try writeNewFile(path, Array(JSONValue.object(record).text().utf8), mode: 0o644)
     }
+}
+
+/// Creates `path` (which must not exist; a symlink there is not followed)
+/// and writes all of `bytes`, checking every write and the close.
+func writeNewFile(_ path: String, _ bytes: [UInt8], mode: mode_t) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+    guard fd >= 0 else { throw EnvpackError.writeFailed(path: path, reason: errnoMessage()) }
+    do {
+        try bytes.withUnsafeBytes { try writeAll(fd: fd, $0, displayPath: path) }
+    } catch {
+        close(fd)
+        throw EnvpackError.writeFailed(path: path, reason: "\(error)")
+    }
+    guard fchmod(fd, mode) == 0, close(fd) == 0 else { throw EnvpackError.writeFailed(path: path, reason: errnoMessage()) }
 }

@@ -189,21 +189,34 @@ import Testing
         try extract(archive, to: root)
         let manifestPath = root + "/" + Manifest.relativePath
         let original = try String(contentsOfFile: manifestPath, encoding: .utf8)
-        #expect(original.contains("\t8288:224:1\n"))
+        // The fields the variants change, found in this build's manifest
+        // (room and text offsets depend on the fixtures' path length).
+        let fileLines = original.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+            .filter { $0.count >= 8 && $0[0] == "file" }
+        let greet = try #require(fileLines.first { $0[1] == "bin/greet" })
+        try #require(greet[5] == "1411,8288" && greet[6] == "1411" && greet[7].hasPrefix("8288:") && greet[7].hasSuffix(":1"),
+                     "bin/greet's manifest line changed: \(greet)")
+        let room = greet[7]
+        let roomBytes = room.dropFirst("8288:".count).dropLast(":1".count)
+        let text = try #require(fileLines.first { $0[2] == "text" && !$0[3].contains("shebang") && $0[5].split(separator: ",").count == 2 },
+                                "no text file with two occurrences")
+        let first = try #require(Int(text[5].split(separator: ",")[0]))
+        let textOffsets = "\t\(text[5])\t"
         let variants: [(String, String)] = [
-            ("\t8288:224:1\n", "\t8288:9223372036854775807:1\n"),   // overflow in room arithmetic
-            ("\t8288:224:1\n", "\t8288:4611686018427387904:1\n"),   // 2^62 bytes to allocate
-            ("\t8288:224:1\n", "\t8288:1099511627776:1\n"),         // room far beyond the file
-            ("\t8288:224:1\n", "\t8288:224:9223372036854775807\n"), // more occurrences than offsets
-            ("\t8288:224:1\n", "\t9223372036854775807:224:1\n"),    // room for an offset not listed
+            ("\t\(room)\n", "\t8288:9223372036854775807:1\n"),   // overflow in room arithmetic
+            ("\t\(room)\n", "\t8288:4611686018427387904:1\n"),   // 2^62 bytes to allocate
+            ("\t\(room)\n", "\t8288:1099511627776:1\n"),         // room far beyond the file
+            ("\t\(room)\n", "\t8288:\(roomBytes):9223372036854775807\n"), // more occurrences than offsets
+            ("\t\(room)\n", "\t9223372036854775807:\(roomBytes):1\n"),    // room for an offset not listed
             ("\t1411,8288\t1411\t", "\t1411,9223372036854775807\t1411\t"),
             ("\t1411,8288\t1411\t", "\t1411,281474976710000\t1411\t"),
             ("\t1411,8288\t1411\t", "\t1411,-5\t1411\t"),
-            ("\t2,131\t", "\t2,9223372036854775806\t"),
-            ("\t38,81\t", "\t38,38\t"),                           // one occurrence listed twice
-            ("\t38,81\t", "\t38,50\t"),                           // overlapping occurrences
+            (textOffsets, "\t\(first),9223372036854775806\t"),
+            (textOffsets, "\t\(first),\(first)\t"),                 // one occurrence listed twice
+            (textOffsets, "\t\(first),\(first + 12)\t"),            // overlapping occurrences
         ]
         for (from, to) in variants {
+            try #require(original.contains(from), "the variant \(to) changes nothing")
             try original.replacingOccurrences(of: from, with: to).write(toFile: manifestPath, atomically: false, encoding: .utf8)
             for args in [[root + "/bin/envpack-unpack"], [root + "/bin/envpack-unpack", "--manifest"],
                          [root + "/bin/envpack-unpack", "--dry-run"], [TestSupport.envpackBinary, "relocate", "--dry-run", root],

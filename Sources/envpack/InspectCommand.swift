@@ -21,8 +21,15 @@ struct InspectCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "List every package and prefix-bearing file.")
     var verbose = false
 
+    @Flag(help: "Print the summary as JSON on standard output (format: docs/json.md), for scripts.")
+    var json = false
+
     func run() throws {
         let r = try ArchiveInspector.inspect(path: archive)
+        if json {
+            print(JSONReport.inspect(r, archive: archive))
+            return
+        }
         let m = r.manifest
         var out = """
         archive:          \(archive)

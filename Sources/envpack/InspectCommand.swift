@@ -12,6 +12,11 @@ struct InspectCommand: ParsableCommand {
         packages it holds, its prefix-bearing files by kind, and the longest destination \
         prefix its binary files allow (occurrences that relocation rewrites in place with \
         NUL padding; RPATH entries and data the loader never maps do not count).
+
+        Examples:
+          envpack inspect myenv.tar.zst
+          envpack inspect -v myenv.tar.zst | less
+          envpack inspect --json myenv.tar.zst | jq .longest_prefix
         """
     )
 

@@ -17,6 +17,10 @@ struct InstallCommand: ParsableCommand {
         go to lib/pythonX.Y/site-packages with their entry points in bin/. Records are written \
         as conda writes them. Everything is planned first and the environment is built beside \
         PREFIX and renamed into place: a failure leaves nothing at PREFIX.
+
+        Examples:
+          envpack install -f spec.txt -p /opt/myenv
+          envpack install --offline -f bundle/spec.txt -p /opt/myenv
         """
     )
 

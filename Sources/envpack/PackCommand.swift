@@ -2,6 +2,9 @@
 import ArgumentParser
 import Envpack
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct PackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -120,7 +123,12 @@ struct PackCommand: ParsableCommand {
     var json = false
 
     mutating func run() throws {
-        let options = try makeOptions()
+        let options: PackOptions
+        do { options = try makeOptions() } catch let error as ValidationError {
+            // Thrown from run(), ArgumentParser would show the top command's usage.
+            FileHandle.standardError.write(Data("Error: \(error.message)\nUsage: \(Self.usageString())\n  See 'envpack help pack' for more information.\n".utf8))
+            throw ExitCode.validationFailure
+        }
         let summary = try Packer.pack(options)
         for warning in summary.warnings + PackReport.limitWarnings(summary.manifest) {
             FileHandle.standardError.write("envpack: warning: \(warning)\n".data(using: .utf8)!)
@@ -130,7 +138,9 @@ struct PackCommand: ParsableCommand {
         } else if !quiet {
             let m = summary.manifest
             var text = "packed \(m.packages.count) packages, \(summary.entries) entries (\(formatBytes(summary.fileBytes)) of file data), \(m.files.count) prefix-bearing files into \(summary.output)\n"
-            text += PackReport.extractHint(options: options, output: summary.output, manifest: m)
+            if !Self.isStream(summary.output) {
+                text += PackReport.extractHint(options: options, output: summary.output, manifest: m)
+            }
             FileHandle.standardError.write(text.data(using: .utf8)!)
         }
     }
@@ -162,6 +172,11 @@ struct PackCommand: ParsableCommand {
         switch self.format.lowercased() {
         case "infer":
             if let output, output != "-" {
+                if Self.isStream(output) {
+                    // -o /dev/null, -o FIFO: a stream, as -o - is.
+                    format = .tarZstd
+                    break
+                }
                 guard let inferred = ArchiveFormat.infer(fromFileName: output) else {
                     throw ValidationError("cannot infer the format from '\(output)': name it .tar.zst, .tar.gz, .tgz, .tar.bz2, .tbz2, .tar.xz, .txz, .tar or .zip, or pass --format (no-archive and squashfs are never inferred)")
                 }
@@ -208,6 +223,13 @@ struct PackCommand: ParsableCommand {
         options.filter = PathFilter(rules: try orderedFilterRules())
         do { try options.validate() } catch let error as EnvpackError { throw ValidationError(error.description) }
         return options
+    }
+
+    /// An existing character device or named pipe.
+    static func isStream(_ path: String) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return false }
+        return (st.st_mode & S_IFMT) == S_IFCHR || (st.st_mode & S_IFMT) == S_IFIFO
     }
 
     /// --exclude and --include in the order they were given on the command

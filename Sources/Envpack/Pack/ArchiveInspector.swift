@@ -28,8 +28,7 @@ public enum ArchiveInspector {
         var helperPaths: [String] = []
         while let entry = try reader.next() {
             entries += 1
-            // A zip's symlinks come as regular entries holding the target.
-            if entry.fileType == fileTypeRegular && entry.hardlink == nil && entry.symlink == nil { bytes += entry.size }
+            if entry.fileType == fileTypeRegular && entry.hardlink == nil { bytes += entry.size }
             if entry.path == Manifest.relativePath || entry.path.hasSuffix("/" + Manifest.relativePath) {
                 manifestText = String(decoding: try reader.readAll(), as: UTF8.self)
                 arcroot = String(entry.path.dropLast(Manifest.relativePath.count)).trimmingCharacters(in: CharacterSet(charactersIn: "/"))

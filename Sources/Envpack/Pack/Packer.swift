@@ -62,6 +62,10 @@ public enum Packer {
             warnings.append("left out, as conda-pack does (a base install's package cache, other environments, locks; --include brings them back): " + left.joined(separator: ", "))
         }
         tree = filter.apply(tree)
+        // Before anything reads a file: the tree alone decides.
+        if options.format == .zip && !options.zip64 {
+            try ZipLimits.check(tree, extraEntries: 4 + ActivationScripts.files.count)
+        }
         if options.format.supportsHardlinks { EnvironmentTree.resolveHardlinks(&tree) }
 
         // pip over conda: files a pip distribution's RECORD owns now.
@@ -115,9 +119,6 @@ public enum Packer {
         }
 
         let clamp = options.mtime ?? defaultMtime(prefix: env.prefix)
-        if options.format == .zip && !options.zip64 {
-            try ZipLimits.check(tree, extraEntries: 4 + ActivationScripts.files.count)
-        }
         let output = try open()
         let threads = max(1, options.threads)
         let writer = try ArchiveWriter(fd: output.fd, format: options.format, level: options.compressLevel,

@@ -215,6 +215,8 @@ import Testing
         let r = try TestSupport.run("/bin/bash", ["-c", """
             cat '\(fifo)' > '\(dir)/copy.tar.zst' & reader=$!
             '\(TestSupport.envpackBinary)' pack -q -p '\(env)' -o '\(fifo)'; status=$?
+            # A reader still waiting (envpack never opened the pipe) gets EOF.
+            exec 3<>'\(fifo)'; exec 3>&-
             wait $reader; exit $status
             """])
         #expect(r.status == 0, "\(r.stderr)")

@@ -31,7 +31,7 @@ struct EnvpackCommand: ParsableCommand {
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if let message = SubcommandCheck.problem(arguments, known: configuration.subcommands.compactMap { $0.configuration.commandName }) {
-            FileHandle.standardError.write(Data("Error: \(message)\nUsage: envpack <subcommand>\n  See 'envpack --help' for the subcommands.\n".utf8))
+            FileHandle.standardError.write(Data("Error: \(message) (see envpack --help)\n".utf8))
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
         Self.main(nil)

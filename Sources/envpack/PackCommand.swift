@@ -125,8 +125,9 @@ struct PackCommand: ParsableCommand {
     mutating func run() throws {
         let options: PackOptions
         do { options = try makeOptions() } catch let error as ValidationError {
-            // Thrown from run(), ArgumentParser would show the top command's usage.
-            FileHandle.standardError.write(Data("Error: \(error.message)\nUsage: \(Self.usageString())\n  See 'envpack help pack' for more information.\n".utf8))
+            // One line, as every envpack error (thrown from run(),
+            // ArgumentParser would also print the top command's usage).
+            FileHandle.standardError.write(Data("Error: \(error.message) (see envpack help pack)\n".utf8))
             throw ExitCode.validationFailure
         }
         let summary = try Packer.pack(options)

@@ -163,7 +163,7 @@ struct PackCommand: ParsableCommand {
         case (nil, let p?): prefix = p
         case (_?, _?): throw ValidationError("give -n/--name or -p/--prefix, not both")
         }
-        if json && output == "-" {
+        if json, let output, output == "-" || ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].contains(absolutePath(output)) {
             throw ValidationError("--json prints the summary on standard output, which -o - uses for the archive: give -o FILE")
         }
         let envName = (absolutePath(prefix) as NSString).lastPathComponent
@@ -173,8 +173,8 @@ struct PackCommand: ParsableCommand {
         switch self.format.lowercased() {
         case "infer":
             if let output, output != "-" {
-                if Self.isStream(output) {
-                    // -o /dev/null, -o FIFO: a stream, as -o - is.
+                if Self.isStream(output) || ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].contains(absolutePath(output)) {
+                    // -o /dev/null, -o FIFO, -o /dev/stdout: a stream, as -o - is.
                     format = .tarZstd
                     break
                 }

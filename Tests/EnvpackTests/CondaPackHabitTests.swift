@@ -216,6 +216,15 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try ArchiveInspector.inspect(path: dir + "/copy.tar.zst").manifest.prefix == env)
         #expect(FileStatus.lstat(fifo)?.kind == .other)
+        // /dev/stdout redirected to a file: written through, the link left alone.
+        let file = dir + "/stdout.tar.zst"
+        _ = FileManager.default.createFile(atPath: file, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+        let s = try TestSupport.envpack(["pack", "-q", "-p", env, "-o", "/dev/stdout"], stdout: handle)
+        try handle.close()
+        #expect(s.status == 0, "\(s.stderr)")
+        #expect(try ArchiveInspector.inspect(path: file).manifest.prefix == env)
+        #expect(FileStatus.lstat("/dev/stdout")?.kind == .symlink)
     }
 
     /// Item 9: -n asks `conda` on PATH when CONDA_EXE is unset.

@@ -30,7 +30,9 @@ public final class OutputFile {
 
     /// Opens the output. `path` "-" means standard output.
     public init(path: String, force: Bool) throws {
-        if path == "-" {
+        // Standard output by its device names: a file it is redirected to
+        // is written through the descriptor, never renamed over the link.
+        if path == "-" || ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].contains(absolutePath(path)) {
             guard isatty(STDOUT_FILENO) == 0 else { throw EnvpackError.outputIsTerminal }
             fd = STDOUT_FILENO
             displayPath = "standard output"

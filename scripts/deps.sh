@@ -7,6 +7,7 @@ packages=(
   pkg-config libarchive-dev libzstd-dev liblzma-dev libelf-dev zlib1g-dev libbz2-dev   # building envpack
   gcc binutils zstd libarchive-tools patchelf python3 python3-venv          # fixtures, tests, bench
   util-linux file time zsh fish dash strace                                # namespaces, bench, activate tests, umask test
+  squashfs-tools                                                           # pack --format squashfs (tests)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,7 @@
 // The `envpack` command: one subcommand a file, all logic in the library.
 import ArgumentParser
 import Envpack
+import Foundation
 
 @main
 struct EnvpackCommand: ParsableCommand {
@@ -13,8 +14,26 @@ struct EnvpackCommand: ParsableCommand {
         archive at any path on another machine (envpack unpack, or tar and the helper) and the \
         environment's prefixes are rewritten so it runs there. envpack install builds an \
         environment from an explicit spec file without conda, offline if need be.
+
+        Examples:
+          envpack pack -n myenv -o myenv.tar.zst
+          envpack unpack myenv.tar.zst /opt/myenv
+          envpack help pack
         """,
         version: envpackVersion,
         subcommands: [PackCommand.self, UnpackCommand.self, RelocateCommand.self, InspectCommand.self, InstallCommand.self, ExportCommand.self, BundleCommand.self]
     )
+
+    /// A mistyped subcommand (`envpack pakc -p X`, `envpack help pakc`) is
+    /// named as such, with the nearest subcommand, before ArgumentParser
+    /// would blame the first option it does not know. Exit 64, as every
+    /// usage error.
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let message = SubcommandCheck.problem(arguments, known: configuration.subcommands.compactMap { $0.configuration.commandName }) {
+            FileHandle.standardError.write(Data("Error: \(message) (see envpack --help)\n".utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
+        Self.main(nil)
+    }
 }

@@ -7,7 +7,12 @@ struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Write an environment's explicit spec (with sha256) from its conda-meta records.",
-        discussion: "The spec installs the same packages again with envpack install or conda create --file."
+        discussion: """
+        The spec installs the same packages again with envpack install or conda create --file.
+
+        Example:
+          envpack export -p /opt/myenv -o spec.txt
+        """
     )
 
     @Option(name: .shortAndLong, help: "The environment.")
@@ -34,6 +39,9 @@ struct BundleCommand: ParsableCommand {
         The package files come from each record's package_tarball_full_path, the package \
         cache, or a file:// URL, and are verified against the records. On an air-gapped \
         machine: envpack install --offline --file BUNDLE/spec.txt -p /opt/env.
+
+        Example:
+          envpack bundle -p /opt/myenv -o myenv-bundle
         """
     )
 

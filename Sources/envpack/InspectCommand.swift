@@ -12,6 +12,11 @@ struct InspectCommand: ParsableCommand {
         packages it holds, its prefix-bearing files by kind, and the longest destination \
         prefix its binary files allow (occurrences that relocation rewrites in place with \
         NUL padding; RPATH entries and data the loader never maps do not count).
+
+        Examples:
+          envpack inspect myenv.tar.zst
+          envpack inspect -v myenv.tar.zst | less
+          envpack inspect --json myenv.tar.zst | jq .longest_prefix
         """
     )
 
@@ -21,8 +26,15 @@ struct InspectCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "List every package and prefix-bearing file.")
     var verbose = false
 
+    @Flag(help: "Print the summary as JSON on standard output (format: docs/json.md), for scripts.")
+    var json = false
+
     func run() throws {
         let r = try ArchiveInspector.inspect(path: archive)
+        if json {
+            print(JSONReport.inspect(r, archive: archive))
+            return
+        }
         let m = r.manifest
         var out = """
         archive:          \(archive)

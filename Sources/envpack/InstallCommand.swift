@@ -26,6 +26,10 @@ struct InstallCommand: ParsableCommand {
         against the package's own info/paths.json. Downloads give up on a server that does \
         not connect within --connect-timeout, or sends fewer than --low-speed-limit bytes a \
         second for --low-speed-time seconds.
+
+        Examples:
+          envpack install -f spec.txt -p /opt/myenv
+          envpack install --offline -f bundle/spec.txt -p /opt/myenv
         """
     )
 

@@ -15,6 +15,10 @@ struct RelocateCommand: ParsableCommand {
         prefix with --from: envpack reads the environment to find every file that holds \
         it, then writes a manifest so later moves need no --from. Everything is checked \
         before any file changes; an interrupted run is finished by running it again.
+
+        Examples:
+          envpack relocate /opt/myenv                       # moved again after an envpack unpack
+          envpack relocate /opt/myenv --from /home/me/envs/myenv --dry-run
         """
     )
 

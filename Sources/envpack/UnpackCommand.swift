@@ -13,14 +13,19 @@ struct UnpackCommand: ParsableCommand {
         hardlinks that leave the destination and device nodes. The environment is then \
         relocated to DEST (text and binary prefixes, shebang lines, ELF RPATH/RUNPATH) and \
         only then renamed to DEST. On any failure nothing is left at DEST. An archive packed \
-        with --arcroot NAME lands in DEST/NAME, as with tar.
+        with --arcroot NAME lands in DEST/NAME, as with tar. Missing folders above DEST are \
+        created (and removed again if the unpack fails).
+
+        Examples:
+          envpack unpack myenv.tar.zst /opt/myenv
+          ssh host envpack pack -n myenv -o - | envpack unpack - ~/envs/myenv
         """
     )
 
     @Argument(help: "The archive, or - for standard input.")
     var archive: String
 
-    @Argument(help: "Where the environment goes. Must not exist, or be empty (or an environment, with --force).")
+    @Argument(help: "Where the environment goes. Must not exist, or be empty (or an environment, with --force). Missing parent folders are created.")
     var destination: String
 
     @Flag(help: "Replace DEST when it is a conda environment (a folder with conda-meta/); anything else is refused. The two are exchanged only once the new environment is complete.")
@@ -41,7 +46,17 @@ struct UnpackCommand: ParsableCommand {
         options.sameOwner = sameOwner
         options.quiet = quiet
         options.verbose = verbose
-        let summary = try Unpacker.unpack(options) { print($0) }
+        // `mkdir -p` of DEST's parents, as conda-pack users expect; only what
+        // is missing, and undone if the unpack fails.
+        let folders = MissingFolders()
+        try folders.create((absolutePath(destination) as NSString).deletingLastPathComponent)
+        let summary: UnpackSummary
+        do {
+            summary = try Unpacker.unpack(options) { print($0) }
+        } catch {
+            folders.removeCreated()
+            throw error
+        }
         if !quiet {
             FileHandle.standardError.write(Data("unpacked \(summary.entries) entries to \(summary.environment); relocated \(summary.relocatedFiles) files from \(summary.from)\n".utf8))
         }

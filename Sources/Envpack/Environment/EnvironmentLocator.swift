@@ -1,7 +1,8 @@
 // `-n NAME`: finding an environment by name the way conda does, without
 // needing conda. conda's own answer (`conda info --json`) is asked when
-// CONDA_EXE names a conda; otherwise `~/.conda/environments.txt` and the
-// usual envs folders are searched.
+// CONDA_EXE names a conda, or else when `conda` is on PATH (a base install
+// whose shell was never `conda init`-ed); `~/.conda/environments.txt` and
+// the usual envs folders are searched too.
 import Foundation
 
 public enum EnvironmentLocator {
@@ -38,7 +39,7 @@ public enum EnvironmentLocator {
 
     static func searchedPlaces() -> [String] {
         var places: [String] = []
-        if ProcessInfo.processInfo.environment["CONDA_EXE"] != nil { places.append("conda info --json") }
+        if let exe = condaExecutable() { places.append("\(exe) info --json") }
         places.append(home + "/.conda/environments.txt")
         return places + envsDirectories()
     }
@@ -55,10 +56,24 @@ public enum EnvironmentLocator {
         return prefixes
     }
 
-    /// The environments conda itself knows, when CONDA_EXE names it.
+    /// The conda to ask: $CONDA_EXE, else the first `conda` on PATH.
+    static func condaExecutable() -> String? {
+        let env = ProcessInfo.processInfo.environment
+        if let exe = env["CONDA_EXE"], !exe.isEmpty {
+            return FileManager.default.isExecutableFile(atPath: exe) ? exe : nil
+        }
+        for dir in (env["PATH"] ?? "").split(separator: ":") where dir.hasPrefix("/") {
+            let candidate = String(dir) + "/conda"
+            if statFollowing(candidate)?.kind == .regular, FileManager.default.isExecutableFile(atPath: candidate) {
+                return candidate
+            }
+        }
+        return nil
+    }
+
+    /// The environments conda itself knows, when there is a conda to ask.
     static func condaInfoEnvironments() -> [String] {
-        guard let exe = ProcessInfo.processInfo.environment["CONDA_EXE"], !exe.isEmpty,
-              FileManager.default.isExecutableFile(atPath: exe) else { return [] }
+        guard let exe = condaExecutable() else { return [] }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: exe)
         process.arguments = ["info", "--json"]

@@ -1,6 +1,7 @@
 // Where an archive goes: a file, written under a temporary name and renamed
 // into place only when complete (any failure, or Ctrl-C, leaves nothing), or
-// standard output for streaming into a pipe.
+// a stream: standard output, or an existing character device or named pipe
+// (`-o /dev/null`, `-o fifo`), written in place as `-o -` is.
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -22,10 +23,16 @@ public final class OutputFile {
     private let finalPath: String?
     private let temporaryPath: String?
     private var committed = false
+    /// Folders `--force` created for the output, removed again on failure.
+    private let folders = MissingFolders()
+    /// A device or named pipe opened by path (closed at the end).
+    private var ownsStream = false
 
     /// Opens the output. `path` "-" means standard output.
     public init(path: String, force: Bool) throws {
-        if path == "-" {
+        // Standard output by its device names: a file it is redirected to
+        // is written through the descriptor, never renamed over the link.
+        if path == "-" || ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].contains(absolutePath(path)) {
             guard isatty(STDOUT_FILENO) == 0 else { throw EnvpackError.outputIsTerminal }
             fd = STDOUT_FILENO
             displayPath = "standard output"
@@ -35,19 +42,41 @@ public final class OutputFile {
         }
         let absolute = absolutePath(path)
         let directory = (absolute as NSString).deletingLastPathComponent
-        guard statFollowing(directory)?.kind == .directory else {
-            throw EnvpackError.outputDirectoryMissing(directory)
+        var st = stat()
+        if stat(absolute, &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR || (st.st_mode & S_IFMT) == S_IFIFO {
+            // A stream that exists to be written to: no temporary, no rename.
+            let opened = open(absolute, O_WRONLY | O_CLOEXEC | O_NOCTTY)
+            guard opened >= 0 else { throw EnvpackError.writeFailed(path: absolute, reason: errnoMessage()) }
+            guard isatty(opened) == 0 else {
+                close(opened)
+                throw EnvpackError.outputIsTerminal
+            }
+            fd = opened
+            ownsStream = true
+            displayPath = absolute
+            finalPath = nil
+            temporaryPath = nil
+            return
+        }
+        if statFollowing(directory)?.kind != .directory {
+            // conda-pack's --force creates the output's folder.
+            guard force else { throw EnvpackError.outputDirectoryMissing(directory) }
+            try folders.create(directory)
         }
         if let existing = statFollowing(absolute) {
             guard force else { throw EnvpackError.outputExists(absolute) }
             guard existing.kind == .regular else {
-                throw EnvpackError.writeFailed(path: absolute, reason: "exists and is not a regular file")
+                throw EnvpackError.writeFailed(path: absolute, reason: "exists and is not a regular file, a character device or a named pipe")
             }
         }
         let name = (absolute as NSString).lastPathComponent
         let temporary = directory + "/." + name + ".envpack-tmp-\(getpid())"
         let opened = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard opened >= 0 else { throw EnvpackError.writeFailed(path: temporary, reason: errnoMessage()) }
+        guard opened >= 0 else {
+            let reason = errnoMessage()
+            folders.removeCreated()
+            throw EnvpackError.writeFailed(path: temporary, reason: reason)
+        }
         fd = opened
         displayPath = absolute
         finalPath = absolute
@@ -61,6 +90,11 @@ public final class OutputFile {
 
     /// Makes the archive visible under its final name.
     public func commit() throws {
+        if ownsStream {
+            ownsStream = false
+            guard close(fd) == 0 else { throw EnvpackError.writeFailed(path: displayPath, reason: errnoMessage()) }
+            return
+        }
         guard let finalPath, let temporaryPath else { return }
         guard fsync(fd) == 0 else { throw EnvpackError.writeFailed(path: finalPath, reason: errnoMessage()) }
         close(fd)
@@ -74,9 +108,11 @@ public final class OutputFile {
     }
 
     deinit {
+        if ownsStream { close(fd) }
         guard let temporaryPath, !committed else { return }
         close(fd)
         unlink(temporaryPath)
+        folders.removeCreated()
         clearPending()
     }
 

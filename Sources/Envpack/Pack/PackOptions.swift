@@ -8,8 +8,16 @@ public struct PackOptions: Sendable {
     public var format: ArchiveFormat
     /// A folder inside the archive that holds the environment ("" for none).
     public var arcroot: String = ""
-    /// Rewrite prefixes at pack time so no unpack step is needed.
+    /// Rewrite prefixes at pack time so no unpack step is needed. A
+    /// relative path (conda-pack's `-d ./env`) stays relative: the files
+    /// then name the environment relative to the working directory of
+    /// whatever runs them.
     public var destPrefix: String? = nil
+    /// An archive (the default), a plain folder (conda-pack's
+    /// `no-archive`), or a squashfs image.
+    public var layout: PackLayout = .archive
+    /// conda-pack's `--no-zip-64`: refuse a zip that would need ZIP64.
+    public var zip64 = true
     public var filter = PathFilter()
     public var force = false
     public var quiet = false
@@ -32,10 +40,64 @@ public struct PackOptions: Sendable {
     }
 }
 
+/// What `pack` writes: conda-pack's `--format` values beyond archives.
+public enum PackLayout: String, Sendable {
+    case archive
+    /// A relocated copy as a plain folder (conda-pack's `no-archive`).
+    case folder = "no-archive"
+    /// A squashfs image, through mksquashfs, zstd-compressed.
+    case squashfs
+}
+
+extension PackOptions {
+    /// The `--dest-prefix` the files will hold: absolute paths normalised,
+    /// relative ones kept relative (without a trailing slash).
+    var destination: String? {
+        guard let dest = destPrefix else { return nil }
+        if dest.hasPrefix("/") { return absolutePath(dest) }
+        var d = dest
+        while d.count > 1 && d.hasSuffix("/") { d.removeLast() }
+        return d
+    }
+
+    /// The usage errors: what no environment could change. Thrown as
+    /// EnvpackError.invalidOption; the CLI reports them as usage errors.
+    public func validate() throws {
+        func bad(_ message: String) -> EnvpackError { .invalidOption(message) }
+        if threads < 1 { throw bad("--n-threads must be 1 or more, or -1 for all cores (got \(threads))") }
+        if let level = compressLevel {
+            let range: ClosedRange<Int>? = layout == .squashfs ? 1...19 : layout == .folder ? nil : format.levelRange
+            if let range, !range.contains(level) {
+                let name = layout == .archive ? format.rawValue : layout.rawValue
+                throw bad("--compress-level \(level) is out of range for \(name) (\(range.lowerBound)-\(range.upperBound), or -1 for the default)")
+            }
+        }
+        if arcroot.split(separator: "/").contains("..") {
+            throw bad("--arcroot \(arcroot): '..' would put the environment outside the folder the archive is unpacked into; give a relative path below it")
+        }
+        if arcroot.hasPrefix("/") { throw bad("--arcroot \(arcroot): give a relative path inside the archive, not an absolute one") }
+        if arcroot.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+            throw bad("--arcroot \(arcroot.debugDescription): control characters are not allowed")
+        }
+        if let dest = destPrefix {
+            if dest.isEmpty { throw bad("--dest-prefix is empty") }
+            if dest.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+                throw bad("--dest-prefix \(dest.debugDescription): control characters are not allowed")
+            }
+        }
+        if layout != .archive && output == "-" {
+            throw bad("--format \(layout.rawValue) writes a \(layout == .folder ? "folder" : "file") and cannot stream to standard output: give -o PATH")
+        }
+    }
+}
+
 public struct PackSummary: Sendable {
     public var output: String
     public var entries: Int
     public var bytesRead: Int
+    /// The size of the file data the archive holds (every regular entry,
+    /// the helper and manifest included), as `inspect` counts it.
+    public var fileBytes = 0
     public var manifest: Manifest
     /// What the user should know: a hand-copied environment, files pip
     /// replaced, conda state left out, symlinks that leave the environment.

@@ -17,6 +17,15 @@ public enum Packer {
     static let chunkSize = 1 << 20
 
     public static func pack(_ options: PackOptions) throws -> PackSummary {
+        try options.validate()
+        switch options.layout {
+        case .archive: return try pack(options, output: { try OutputFile(path: options.output, force: options.force) })
+        case .folder, .squashfs: return try FolderOutput.pack(options)
+        }
+    }
+
+    /// Packs into the output `open` gives, once every check before output passed.
+    static func pack(_ options: PackOptions, output open: () throws -> OutputFile) throws -> PackSummary {
         let loaded = try CondaEnvironment.load(prefix: options.prefix)
         // Walk and read through the resolved path; look for the prefix the
         // files hold (the path given, its realpath, or where a hand-copied
@@ -53,6 +62,10 @@ public enum Packer {
             warnings.append("left out, as conda-pack does (a base install's package cache, other environments, locks; --include brings them back): " + left.joined(separator: ", "))
         }
         tree = filter.apply(tree)
+        // Before anything reads a file: the tree alone decides.
+        if options.format == .zip && !options.zip64 {
+            try ZipLimits.check(tree, extraEntries: 4 + ActivationScripts.files.count)
+        }
         if options.format.supportsHardlinks { EnvironmentTree.resolveHardlinks(&tree) }
 
         // pip over conda: files a pip distribution's RECORD owns now.
@@ -98,7 +111,7 @@ public enum Packer {
         // --dest-prefix: find every prefix-bearing file first and plan its
         // edits, so a destination that cannot work fails before any output.
         var plans: [String: FilePlan] = [:]
-        if let dest = options.destPrefix.map(absolutePath), dest != spellings.effective {
+        if let dest = options.destination, dest != spellings.effective {
             let found = try PrefixScanner.scan(root: env.prefix, prefix: spellings.effective, entries: tree)
             var relocator = Relocator(root: env.prefix, to: dest)
             relocator.requireWritable = false
@@ -106,7 +119,7 @@ public enum Packer {
         }
 
         let clamp = options.mtime ?? defaultMtime(prefix: env.prefix)
-        let output = try OutputFile(path: options.output, force: options.force)
+        let output = try open()
         let threads = max(1, options.threads)
         let writer = try ArchiveWriter(fd: output.fd, format: options.format, level: options.compressLevel,
                                        threads: threads, displayPath: output.displayPath)
@@ -190,7 +203,8 @@ public enum Packer {
         var prefixFileIndex: [String: Int] = [:]
         var changed: [String] = []
         var bytesRead = 0
-        let destPrefix = options.destPrefix.map(absolutePath)
+        let destPrefix = options.destination
+        var fileBytes = 0
 
         for entry in tree {
             let mtime = min(entry.status.mtime, clamp)
@@ -214,6 +228,7 @@ public enum Packer {
                                             mtime: mtime, archivePath: path,
                                             buffer: buffer, writer: writer, progress: progress)
                 bytesRead += entry.status.size
+                fileBytes += result.size
                 // Sizes that already differed were named before any output.
                 if result.changed && !(context.checks[entry.path]?.sizeDiffers(entry.status.size) ?? false) {
                     changed.append("\(entry.path) (\(managed.map { env.records[$0.recordIndex].distName } ?? "?"))")
@@ -235,7 +250,7 @@ public enum Packer {
         }
 
         // The helper, and conda-pack's name for it.
-        try writeHelper(helper, at: archivePath("bin/envpack-unpack"), mtime: clamp, writer: writer, buffer: buffer)
+        fileBytes += try writeHelper(helper, at: archivePath("bin/envpack-unpack"), mtime: clamp, writer: writer, buffer: buffer)
         try writer.begin(path: archivePath("bin/conda-unpack"), kind: .symlink(target: "envpack-unpack"),
                          mode: 0o777, mtime: clamp)
         // Activation scripts, unless a package of the environment ships its own.
@@ -258,7 +273,8 @@ public enum Packer {
         try text.withUnsafeBytes { try writer.write($0) }
         progress.finish()
         let generated = 4 + ActivationScripts.files.filter { env.managed[$0.path] == nil }.count
-        return PackSummary(output: outputName, entries: tree.count + generated, bytesRead: bytesRead,
+        fileBytes += text.count + ActivationScripts.files.filter { env.managed[$0.path] == nil }.map { $0.contents.utf8.count }.reduce(0, +)
+        return PackSummary(output: outputName, entries: tree.count + generated, bytesRead: bytesRead, fileBytes: fileBytes,
                            manifest: manifest, warnings: extra)
     }
 
@@ -267,7 +283,7 @@ public enum Packer {
     private static func streamFile(_ entry: TreeEntry, context: Context, managed: CondaEnvironment.ManagedPath?,
                                    plan: FilePlan?, prefix: String,
                                    mtime: Int, archivePath: String, buffer: UnsafeMutableRawBufferPointer,
-                                   writer: ArchiveWriter, progress: Progress) throws -> (prefixFile: PrefixFile?, changed: Bool) {
+                                   writer: ArchiveWriter, progress: Progress) throws -> (prefixFile: PrefixFile?, changed: Bool, size: Int) {
         let env = context.env
         let full = env.prefix + "/" + entry.path
         let fd = open(full, O_RDONLY | O_CLOEXEC)
@@ -354,11 +370,11 @@ public enum Packer {
             changed = !check.unchanged(size: entry.status.size, rawDigest: rawDigest, replacedDigest: replacedDigest,
                                        installPrefixDigests: installDigests, holdsPrefix: file != nil || plan != nil, isBinary: detector.isELF || file?.mode == .binary)
         }
-        return (file, changed)
+        return (file, changed, size)
     }
 
     private static func writeHelper(_ helper: String, at path: String, mtime: Int, writer: ArchiveWriter,
-                                    buffer: UnsafeMutableRawBufferPointer) throws {
+                                    buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let fd = open(helper, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw EnvpackError.unreadable(path: helper, reason: errnoMessage()) }
         defer { close(fd) }
@@ -371,6 +387,7 @@ public enum Packer {
         } catch let error as FileIOError {
             throw EnvpackError.unreadable(path: helper, reason: error.reason)
         }
+        return Int(st.st_size)
     }
 }
 

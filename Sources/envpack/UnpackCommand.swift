@@ -6,14 +6,17 @@ import Foundation
 struct UnpackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unpack",
-        abstract: "Extract an envpack archive and relocate it to its new path.",
+        abstract: "Extract an envpack (or conda-pack) archive and relocate it to its new path.",
         discussion: """
         The archive (a file, or - for standard input) is extracted into a staging folder \
         beside DEST, refusing entries with absolute paths or .., writes through symlinks, \
         hardlinks that leave the destination and device nodes. The environment is then \
         relocated to DEST (text and binary prefixes, shebang lines, ELF RPATH/RUNPATH) and \
         only then renamed to DEST. On any failure nothing is left at DEST. An archive packed \
-        with --arcroot NAME lands in DEST/NAME, as with tar.
+        with --arcroot NAME lands in DEST/NAME, as with tar. A conda-pack archive (one with \
+        bin/conda-unpack) is relocated from the records conda-unpack carries, read as data and \
+        never run, plus a scan of its files: binary files and #! lines are fixed too (conda-pack's \
+        #!/usr/bin/env lines point back at the environment's own programs).
         """
     )
 
@@ -43,7 +46,8 @@ struct UnpackCommand: ParsableCommand {
         options.verbose = verbose
         let summary = try Unpacker.unpack(options) { print($0) }
         if !quiet {
-            FileHandle.standardError.write(Data("unpacked \(summary.entries) entries to \(summary.environment); relocated \(summary.relocatedFiles) files from \(summary.from)\n".utf8))
+            let kind = summary.fromCondaPack ? " (a conda-pack archive)" : ""
+            FileHandle.standardError.write(Data("unpacked \(summary.entries) entries\(kind) to \(summary.environment); relocated \(summary.relocatedFiles) files from \(summary.from)\n".utf8))
         }
     }
 }

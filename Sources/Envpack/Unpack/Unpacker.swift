@@ -31,6 +31,8 @@ public struct UnpackSummary: Sendable {
     public var entries: Int
     public var relocatedFiles: Int
     public var from: String
+    /// True when the archive was made by conda-pack.
+    public var fromCondaPack = false
 }
 
 public enum Unpacker {
@@ -57,14 +59,27 @@ public enum Unpacker {
         progress.finish()
 
         // The environment is the staging folder itself, or its one folder
-        // when the archive was packed with --arcroot.
+        // when the archive was packed with --arcroot. An archive made by
+        // conda-pack has no manifest: one is built from its conda-unpack
+        // records (CondaPackArchive).
         var arcroot = ""
-        if !FileManager.default.fileExists(atPath: staging + "/" + Manifest.relativePath) {
+        var condaPack = false
+        func hasManifest(_ dir: String) -> Bool { FileStatus.lstat(dir + "/" + Manifest.relativePath)?.kind == .regular }
+        if !hasManifest(staging) {
             let items = (try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []
-            guard items.count == 1, FileManager.default.fileExists(atPath: staging + "/" + items[0] + "/" + Manifest.relativePath) else {
-                throw EnvpackError.archive(path: options.archive, reason: "no \(Manifest.relativePath) inside: not an envpack archive")
+            if items.count == 1, FileStatus.lstat(staging + "/" + items[0])?.kind == .directory,
+               hasManifest(staging + "/" + items[0]) || CondaPackArchive.isCondaPack(root: staging + "/" + items[0]) {
+                arcroot = items[0]
             }
-            arcroot = items[0]
+            let candidate = arcroot.isEmpty ? staging : staging + "/" + arcroot
+            if !hasManifest(candidate) {
+                guard CondaPackArchive.isCondaPack(root: candidate) else {
+                    throw EnvpackError.archive(path: options.archive, reason: "no \(Manifest.relativePath) and no bin/conda-unpack inside: neither an envpack nor a conda-pack archive (for an environment packed otherwise: extract it with tar -xf into DEST, then run `envpack relocate DEST --from OLD-PREFIX`)")
+                }
+                let prepared = try CondaPackArchive.prepare(root: candidate, archive: options.archive)
+                condaPack = true
+                if options.verbose { log("conda-pack archive: \(prepared.records) conda-unpack records, \(prepared.manifest.files.count) prefix-bearing files, \(prepared.restoredShebangs.count) #!/usr/bin/env lines put back to the environment's programs") }
+            }
         }
         let root = arcroot.isEmpty ? staging : staging + "/" + arcroot
         let target = arcroot.isEmpty ? finalPath : finalPath + "/" + arcroot
@@ -73,6 +88,7 @@ public enum Unpacker {
         let manifest = try relocator.loadManifest()
         let plan = try relocator.plan(manifest)
         try relocator.apply(plan)
-        return UnpackSummary(environment: target, entries: entries, relocatedFiles: plan.files.count, from: plan.from)
+        return UnpackSummary(environment: target, entries: entries, relocatedFiles: plan.files.count, from: plan.from,
+                             fromCondaPack: condaPack)
     }
 }

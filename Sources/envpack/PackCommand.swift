@@ -116,6 +116,7 @@ struct PackCommand: ParsableCommand {
         options.destPrefix = destPrefix
         options.force = force
         options.quiet = quiet
+        options.progress = TerminalProgress.standardError()
         options.compressLevel = compressLevel
         options.threads = threads <= 0 ? ProcessInfo.processInfo.activeProcessorCount : threads
         options.ignoreMissingFiles = ignoreMissingFiles

@@ -44,6 +44,7 @@ struct UnpackCommand: ParsableCommand {
         options.sameOwner = sameOwner
         options.quiet = quiet
         options.verbose = verbose
+        options.progress = TerminalProgress.standardError()
         let summary = try Unpacker.unpack(options) { print($0) }
         if !quiet {
             let kind = summary.fromCondaPack ? " (a conda-pack archive)" : ""

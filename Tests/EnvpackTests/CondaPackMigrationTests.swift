@@ -43,7 +43,7 @@ enum CondaPackTool {
         let work = try TestSupport.temporaryDirectory("cp-\(env)")
         defer { try? FileManager.default.removeItem(atPath: work) }
         let archive = work + "/old.tar.gz"
-        let packed = try TestSupport.run(condaPack, ["-p", source, "-o", archive, "-q"])
+        let packed = try TestSupport.run(condaPack, ["-p", source, "-o", archive, "-q", "--compress-level", "1"])
         try #require(packed.status == 0, "conda-pack failed: \(packed.stderr)")
 
         let dest = "/tmp/cp-\(UUID().uuidString.prefix(6))/env"
@@ -57,6 +57,12 @@ enum CondaPackTool {
         #expect(FileManager.default.fileExists(atPath: dest + "/" + Manifest.relativePath))
         try RelocationChecks.textFilesHoldNo([source], in: dest)
         _ = try RelocationChecks.rpathsStayInside(dest)
+
+        // conda-pack's script is replaced by the helper, as in an envpack
+        // archive, and the helper finds nothing left to fix.
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: dest + "/bin/conda-unpack")) == "envpack-unpack")
+        let check = try TestSupport.run(dest + "/bin/envpack-unpack", ["--check"])
+        #expect(check.status == 0, "envpack-unpack --check: \(String(decoding: check.stdout, as: UTF8.self)) \(check.stderr)")
 
         // No #!/usr/bin/env left where the environment has the program:
         // conda-pack's rewrite is undone, pointing at the environment itself.
@@ -106,7 +112,7 @@ enum CondaPackTool {
         return archive
     }
 
-    func pyRepr(_ s: String) -> String { "'" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'" }
+    func pyRepr(_ s: String) -> String { "'" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'").replacingOccurrences(of: "\n", with: "\\n") + "'" }
 
     @Test("hostile conda-unpack records are refused, naming the record, with nothing at DEST",
           arguments: [

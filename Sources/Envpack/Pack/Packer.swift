@@ -182,7 +182,8 @@ public enum Packer {
 
         let fileCount = tree.filter { $0.status.kind == .regular && $0.hardlinkTarget == nil }.count
         let totalBytes = tree.reduce(0) { $0 + ($1.status.kind == .regular && $1.hardlinkTarget == nil ? $1.status.size : 0) }
-        let progress = Progress(label: "packing", totalFiles: fileCount, totalBytes: totalBytes, quiet: options.quiet)
+        let progress = Progress(label: "packing", unit: "files", total: fileCount, totalBytes: totalBytes,
+                                handler: options.quiet ? nil : options.progress)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 4096)
         defer { buffer.deallocate() }
 

@@ -12,6 +12,9 @@
 import EnvpackRelocation
 import Foundation
 import Crypto
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public enum CondaPackArchive {
     /// One `(path, placeholder, mode)` record of conda-unpack.
@@ -188,7 +191,30 @@ public enum CondaPackArchive {
         } catch {
             throw EnvpackError.writeFailed(path: error.path, reason: error.reason)
         }
+        try installHelper(root: root)
         return Prepared(manifest: manifest, records: records.count, restoredShebangs: restored)
+    }
+
+    /// conda-pack's bin/conda-unpack (a python script naming the old prefix
+    /// in every record) has done its work once envpack relocated the
+    /// environment. It is replaced, as in an envpack archive, by the static
+    /// helper with bin/conda-unpack leading to it, so a later move is fixed
+    /// by running either; without a helper at hand the stale script is
+    /// removed. Only conda-pack's two files are touched.
+    static func installHelper(root: String) throws {
+        for name in ownFiles { unlink(root + "/" + name) }
+        guard let helper = try? HelperLocator.locate() else { return }
+        let target = root + "/bin/envpack-unpack"
+        if FileStatus.lstat(target) != nil { return }  // the environment has its own: left alone
+        do {
+            try FileManager.default.copyItem(atPath: helper, toPath: target)
+        } catch {
+            throw EnvpackError.writeFailed(path: target, reason: "cannot copy the helper \(helper)")
+        }
+        chmod(target, 0o755)
+        guard symlink("envpack-unpack", root + "/" + scriptPath) == 0 else {
+            throw EnvpackError.writeFailed(path: root + "/" + scriptPath, reason: errnoMessage())
+        }
     }
 
     /// conda-build's and conda's placeholders, which name no real prefix.

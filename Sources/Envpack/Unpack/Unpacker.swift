@@ -18,6 +18,9 @@ public struct UnpackOptions: Sendable {
     public var sameOwner = false
     public var quiet = false
     public var verbose = false
+    /// Called with the progress of the extraction (nil: none). The CLI
+    /// passes `TerminalProgress.standardError()`.
+    public var progress: ProgressHandler? = nil
 
     public init(archive: String, destination: String) {
         self.archive = archive
@@ -53,8 +56,13 @@ public enum Unpacker {
 
     private static func extractAndRelocate(_ options: UnpackOptions, into staging: String, finalPath: String,
                                            log: @escaping (String) -> Void) throws -> UnpackSummary {
-        let progress = Progress(label: "unpacking", totalFiles: 0, totalBytes: 0, quiet: options.quiet)
-        let entries = try SafeExtractor.extract(archive: options.archive, into: staging,
+        let reader = try ArchiveReader(path: options.archive)
+        // From a file, the share of it read so far gives a percentage and an ETA.
+        let input = InputPosition(path: options.archive)
+        let progress = Progress(label: "unpacking", unit: "entries", total: nil, totalBytes: nil,
+                                input: input.map { i in (position: { i.position() }, size: i.size) },
+                                handler: options.quiet ? nil : options.progress)
+        let entries = try SafeExtractor.extract(reader: reader, into: staging,
                                                 sameOwner: options.sameOwner, progress: progress)
         progress.finish()
 

@@ -75,8 +75,11 @@ struct PTYRun: Decodable {
         let lines = redraws(run.text)
         try #require(!lines.isEmpty, "nothing drawn: \(run.text.debugDescription)")
         for line in lines {
-            let body = line.hasSuffix("\n") ? String(line.dropLast()) : line
-            #expect(body.hasSuffix("\u{1B}[K"), "a redraw is not cleared to the end of the line: \(line.debugDescription)")
+            // Each redraw: the text, then "clear to the end of the line"
+            // (the last one is followed by a newline and the summary).
+            let parts = line.components(separatedBy: "\u{1B}[K")
+            #expect(parts.count == 2 && (parts[1].isEmpty || parts[1].hasPrefix("\n")) && !parts[0].contains("\n"),
+                    "a redraw is not cleared to the end of the line: \(line.debugDescription)")
         }
         #expect(lines.contains { $0.range(of: #"^unpacking +[0-9]+% "#, options: .regularExpression) != nil },
                 "no percentage drawn: \(lines.prefix(3))")

@@ -131,7 +131,7 @@ struct PackCommand: ParsableCommand {
         }
         if !quiet {
             let m = summary.manifest
-            let line = "packed \(m.packages.count) packages, \(summary.entries) entries (\(formatBytes(summary.bytesRead))), \(m.files.count) prefix-bearing files into \(summary.output)\n"
+            let line = "packed \(m.packages.count) packages, \(summary.entries) entries (\(summary.files) files, \(formatBytes(summary.fileBytes)) of file data), \(m.files.count) prefix-bearing files into \(summary.output)\n"
             FileHandle.standardError.write(line.data(using: .utf8)!)
         }
     }

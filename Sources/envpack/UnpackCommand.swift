@@ -48,7 +48,7 @@ struct UnpackCommand: ParsableCommand {
         let summary = try Unpacker.unpack(options) { print($0) }
         if !quiet {
             let kind = summary.fromCondaPack ? " (a conda-pack archive)" : ""
-            FileHandle.standardError.write(Data("unpacked \(summary.entries) entries\(kind) to \(summary.environment); relocated \(summary.relocatedFiles) files from \(summary.from)\n".utf8))
+            FileHandle.standardError.write(Data("unpacked \(summary.entries) entries (\(formatBytes(summary.fileBytes)) of file data)\(kind) to \(summary.environment); relocated \(summary.relocatedFiles) files from \(summary.from)\n".utf8))
         }
     }
 }

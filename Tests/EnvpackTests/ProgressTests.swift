@@ -57,7 +57,8 @@ struct PTYRun: Decodable {
 @Suite(.serialized) struct ProgressTests {
     /// The redraws: pieces that start at a `\r`.
     func redraws(_ text: String) -> [String] {
-        text.split(separator: "\r", omittingEmptySubsequences: true).map(String.init)
+        // The terminal turns "\n" into "\r\n" (one Character in Swift).
+        text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\r", omittingEmptySubsequences: true).map(String.init)
             .filter { $0.hasPrefix("unpacking") || $0.hasPrefix("packing") }
     }
 
@@ -110,8 +111,7 @@ struct PTYRun: Decodable {
         let bin = TestSupport.envpackBinary
         let run = try PTYRun.run(["/bin/bash", "-c", "'\(bin)' pack -p '\(source)' -o - | '\(bin)' unpack - '\(work)/dest'"])
         try #require(run.status == 0, "the pipeline failed: \(run.text)")
-        let pieces = run.text.split(separator: "\r", omittingEmptySubsequences: true).map(String.init)
-        let drawn = pieces.filter { $0.hasPrefix("unpacking") || $0.hasPrefix("packing") }
+        let drawn = redraws(run.text)
         try #require(!drawn.isEmpty, "nothing drawn: \(run.text.debugDescription)")
         for piece in drawn {
             // A redraw ends by clearing the rest of the line (then maybe a
@@ -161,5 +161,33 @@ struct PTYRun: Decodable {
                                totalBytes: nil, fraction: 0.42, secondsLeft: 8.4, bytesPerSecond: 12.1 * 1048576,
                                finished: false)
         #expect(TerminalProgress.line(r) == "unpacking   42%  1203 entries  51.0 MiB of file data  12.1 MiB/s  ETA 8s")
+    }
+}
+
+@Suite struct CountTermsTests {
+    @Test("pack's summary, inspect and unpack's summary give the same entries, files and file data")
+    func summariesAgree() throws {
+        let source = try TestSupport.fixtureEnv("demo")
+        let work = try TestSupport.temporaryDirectory("terms")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let archive = work + "/demo.tar.zst"
+        let packed = try TestSupport.envpack(["pack", "-p", source, "-o", archive])
+        try #require(packed.status == 0, "\(packed.stderr)")
+        let packLine = try #require(packed.stderr.split(separator: "\n").first { $0.hasPrefix("packed ") }.map(String.init))
+        let pack = try #require(packLine.firstMatch(of: /([0-9]+) entries \(([0-9]+) files, ([0-9.]+ [KMG]?i?B) of file data\)/),
+                                "pack's summary does not name entries, files and file data: \(packLine)")
+
+        let inspected = try TestSupport.envpack(["inspect", archive])
+        try #require(inspected.status == 0, "\(inspected.stderr)")
+        let text = String(decoding: inspected.stdout, as: UTF8.self)
+        let inspect = try #require(text.firstMatch(of: /entries: +([0-9]+) \(([0-9]+) files, ([0-9.]+ [KMG]?i?B) of file data\)/),
+                                   "inspect does not name entries, files and file data: \(text)")
+        #expect(pack.1 == inspect.1 && pack.2 == inspect.2 && pack.3 == inspect.3, "pack: \(packLine) / inspect: \(text)")
+
+        let unpacked = try TestSupport.envpack(["unpack", archive, work + "/dest"])
+        try #require(unpacked.status == 0, "\(unpacked.stderr)")
+        let unpack = try #require(unpacked.stderr.firstMatch(of: /unpacked ([0-9]+) entries \(([0-9.]+ [KMG]?i?B) of file data\)/),
+                                  "unpack's summary: \(unpacked.stderr)")
+        #expect(unpack.1 == pack.1 && unpack.2 == pack.3, "pack: \(packLine) / unpack: \(unpacked.stderr)")
     }
 }

@@ -47,8 +47,14 @@ public struct PackOptions: Sendable {
 
 public struct PackSummary: Sendable {
     public var output: String
+    /// Entries of the archive (files, folders, links), as inspect counts them.
     public var entries: Int
+    /// Bytes read from the environment's files.
     public var bytesRead: Int
+    /// Regular files in the archive (a hardlinked file once) and their
+    /// bytes, "file data": the same figures inspect and the progress show.
+    public var files = 0
+    public var fileBytes = 0
     public var manifest: Manifest
     /// What the user should know: a hand-copied environment, files pip
     /// replaced, conda state left out, symlinks that leave the environment.

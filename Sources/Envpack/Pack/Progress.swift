@@ -92,7 +92,7 @@ public final class Progress: @unchecked Sendable {
     private let label: String
     private let unit: String
     private let total: Int?
-    private let totalBytes: Int?
+    private var totalBytes: Int?
     /// For unpack: the compressed input's position and size.
     private let input: (position: () -> Int?, size: Int)?
     private var done = 0
@@ -134,6 +134,19 @@ public final class Progress: @unchecked Sendable {
             lastReport = now
             report(now, finished: false)
         }
+    }
+
+    /// What was counted so far: `done` (files or entries) and file data.
+    public var counted: (done: Int, bytes: Int) {
+        lock.lock(); defer { lock.unlock() }
+        return (done, bytes)
+    }
+
+    /// More file data than first announced (a file whose size is known
+    /// only once it is written).
+    public func expect(moreBytes: Int) {
+        lock.lock(); defer { lock.unlock() }
+        if let t = totalBytes { totalBytes = t + moreBytes }
     }
 
     public func finish() {

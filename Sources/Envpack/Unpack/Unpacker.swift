@@ -31,7 +31,10 @@ public struct UnpackOptions: Sendable {
 public struct UnpackSummary: Sendable {
     /// Where the environment is (the destination, or DEST/ARCROOT).
     public var environment: String
+    /// Entries of the archive (files, folders, links) and the bytes of its
+    /// files ("file data"), as inspect counts them.
     public var entries: Int
+    public var fileBytes = 0
     public var relocatedFiles: Int
     public var from: String
     /// True when the archive was made by conda-pack.
@@ -96,7 +99,7 @@ public enum Unpacker {
         let manifest = try relocator.loadManifest()
         let plan = try relocator.plan(manifest)
         try relocator.apply(plan)
-        return UnpackSummary(environment: target, entries: entries, relocatedFiles: plan.files.count, from: plan.from,
-                             fromCondaPack: condaPack)
+        return UnpackSummary(environment: target, entries: entries, fileBytes: progress.counted.bytes,
+                             relocatedFiles: plan.files.count, from: plan.from, fromCondaPack: condaPack)
     }
 }

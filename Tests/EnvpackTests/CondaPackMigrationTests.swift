@@ -159,6 +159,17 @@ enum CondaPackTool {
         #expect(try String(contentsOfFile: dest + "/lib/it's é.txt", encoding: .utf8) == "placeholder \(dest)/lib\n")
     }
 
+    @Test("an empty record list (nothing conda-pack left to fix) still gives a relocated environment")
+    func emptyRecords() throws {
+        let work = try TestSupport.temporaryDirectory("cp-empty")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let archive = try craft(work, records: "", files: ["lib/plain.txt": "no prefix here\n"])
+        let dest = work + "/dest"
+        let r = try TestSupport.envpack(["unpack", "-q", archive, dest])
+        try #require(r.status == 0, "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dest + "/lib/plain.txt"))
+    }
+
     @Test("an archive of neither kind names the tar + envpack relocate way forward")
     func neitherKind() throws {
         let work = try TestSupport.temporaryDirectory("cp-none")

@@ -56,6 +56,8 @@ public enum CondaPackArchive {
         var closed = false
         for (n, line) in lines[(start + 1)...].enumerated() {
             if line == "]" { closed = true; break }
+            // An environment with nothing to relocate has an empty list.
+            if line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { continue }
             guard records.count < maxRecords else { throw bad("more than \(maxRecords) records") }
             do {
                 records.append(try parseRecord(Substring(line)))

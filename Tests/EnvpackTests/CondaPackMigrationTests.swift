@@ -157,6 +157,11 @@ enum CondaPackTool {
         try #require(r.status == 0, "\(r.stderr)")
         #expect(try String(contentsOfFile: dest + "/lib/a.txt", encoding: .utf8) == "prefix \(dest) here\n")
         #expect(try String(contentsOfFile: dest + "/lib/it's é.txt", encoding: .utf8) == "placeholder \(dest)/lib\n")
+
+        // inspect says what it is and what to do with it.
+        let inspected = try TestSupport.envpack(["inspect", archive])
+        #expect(inspected.status != 0)
+        #expect(inspected.stderr.contains("a conda-pack archive") && inspected.stderr.contains("envpack unpack"), "\(inspected.stderr)")
     }
 
     @Test("an empty record list (nothing conda-pack left to fix) still gives a relocated environment")

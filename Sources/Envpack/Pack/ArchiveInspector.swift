@@ -30,17 +30,23 @@ public enum ArchiveInspector {
         var manifestText: String? = nil
         var arcroot = ""
         var helperPaths: [String] = []
+        var sawCondaUnpack = false
         while let entry = try reader.next() {
             entries += 1
             if entry.fileType == fileTypeRegular && entry.hardlink == nil { bytes += entry.size; files += 1 }
             if entry.path == Manifest.relativePath || entry.path.hasSuffix("/" + Manifest.relativePath) {
                 manifestText = String(decoding: try reader.readAll(), as: UTF8.self)
                 arcroot = String(entry.path.dropLast(Manifest.relativePath.count)).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+            } else if entry.path.hasSuffix("bin/conda-unpack") && entry.fileType == fileTypeRegular {
+                sawCondaUnpack = true
             } else if entry.path.hasSuffix("bin/envpack-unpack") {
                 helperPaths.append(entry.path)
             }
         }
         guard let manifestText else {
+            if sawCondaUnpack {
+                throw EnvpackError.archive(path: path, reason: "a conda-pack archive (bin/conda-unpack, no envpack manifest): inspect reads envpack archives only; `envpack unpack \(path) DEST` unpacks and relocates it")
+            }
             throw EnvpackError.archive(path: path, reason: "no \(Manifest.relativePath) inside: not an envpack archive")
         }
         let manifest: Manifest

@@ -24,8 +24,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${ENVPACK_BIN:-}
 if [ -z "$bin" ]; then
   echo "== building envpack (release, static Swift runtime)" >&2
-  (cd "$root" && swift build -c release --product envpack --static-swift-stdlib >&2)
-  bin="$root/.build/release/envpack"
+  # Its own scratch path keeps these flags away from the debug build.
+  (cd "$root" && swift build -c release --product envpack --static-swift-stdlib --scratch-path .build-release >&2)
+  bin="$root/.build-release/release/envpack"
 fi
 helper=${ENVPACK_HELPER:-}
 if [ -z "$helper" ]; then

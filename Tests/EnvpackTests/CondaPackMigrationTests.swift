@@ -12,7 +12,7 @@ enum CondaPackTool {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var cached: String? = nil
 
-    /// `conda-pack` from PyPI in a venv made once per test run
+    /// `conda-pack` from PyPI in a venv made once per machine
     /// ($CONDA_PACK_VENV names an existing one). Fails, saying why, when
     /// PyPI cannot be reached: the test cannot run without it.
     static func executable() throws -> String {
@@ -23,13 +23,18 @@ enum CondaPackTool {
             cached = venv + "/bin/conda-pack"
             return cached!
         }
-        let venv = FileManager.default.temporaryDirectory.appendingPathComponent("envpack-test-condapack-\(getpid())").path
-        if !FileManager.default.isExecutableFile(atPath: venv + "/bin/conda-pack") {
-            let made = try TestSupport.run("/usr/bin/python3", ["-m", "venv", venv])
-            try #require(made.status == 0, "python3 -m venv failed: \(made.stderr)")
-            let pip = try TestSupport.run(venv + "/bin/pip", ["install", "-q", "--disable-pip-version-check", "conda-pack"])
-            try #require(pip.status == 0, "SKIPPED FOR A REASON, NOT PASSED: conda-pack could not be installed from PyPI (is PyPI reachable?): \(pip.stderr)")
-        }
+        // One venv for every run on this machine (a venv cannot be moved, its
+        // scripts name its path), made under a lock so two runs at once
+        // never use a half-made one.
+        let venv = FileManager.default.temporaryDirectory.appendingPathComponent("envpack-test-condapack-venv").path
+        let make = """
+        [ -x "$1/bin/conda-pack" ] && exit 0
+        rm -rf "$1"
+        python3 -m venv "$1" && "$1/bin/pip" install -q --disable-pip-version-check conda-pack && exit 0
+        rm -rf "$1"; exit 1
+        """
+        let made = try TestSupport.run("/usr/bin/flock", [venv + ".lock", "/bin/sh", "-c", make, "sh", venv])
+        try #require(made.status == 0, "SKIPPED FOR A REASON, NOT PASSED: conda-pack could not be installed from PyPI into a venv (is PyPI reachable?): \(made.stderr)")
         cached = venv + "/bin/conda-pack"
         return cached!
     }

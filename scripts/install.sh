@@ -22,11 +22,13 @@ case "$1" in -h|--help) usage;; "") usage;; esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 bin=${ENVPACK_BIN:-}
+strip_bin=0
 if [ -z "$bin" ]; then
   echo "== building envpack (release, static Swift runtime)" >&2
   # Its own scratch path keeps these flags away from the debug build.
   (cd "$root" && swift build -c release --product envpack --static-swift-stdlib --scratch-path .build-release >&2)
   bin="$root/.build-release/release/envpack"
+  strip_bin=1
 fi
 helper=${ENVPACK_HELPER:-}
 if [ -z "$helper" ]; then
@@ -61,6 +63,12 @@ place() {  # place SOURCE DEST: copy beside DEST, then rename over it
   trap - EXIT
   echo "installed $2" >&2
 }
+if [ "$strip_bin" = 1 ]; then
+  # Symbols are 4/5 of a release build; the installed copy goes without.
+  stripped="$root/.build-release/envpack-stripped"
+  strip -o "$stripped" "$bin"
+  bin=$stripped
+fi
 place "$bin" "$prefix/bin/envpack"
 place "$helper" "$prefix/libexec/envpack/envpack-unpack"
 echo "done: put $prefix/bin on PATH and run: envpack pack -n ENV" >&2

@@ -61,5 +61,7 @@ let package = Package(
 
         .testTarget(name: "EnvpackRelocationTests", dependencies: ["EnvpackRelocation"]),
         .testTarget(name: "EnvpackTests", dependencies: ["Envpack", "EnvpackRelocation"]),
+        // The library as an outside client sees it: public API only, no @testable.
+        .testTarget(name: "EnvpackAPITests", dependencies: ["Envpack", "EnvpackRelocation"]),
     ]
 )

@@ -5,6 +5,7 @@
 set -euo pipefail
 packages=(
   pkg-config libarchive-dev libzstd-dev liblzma-dev libelf-dev zlib1g-dev libbz2-dev   # building envpack
+  libcurl4-openssl-dev                                                     # scripts/install.sh: the static Swift runtime's Foundation links libcurl
   gcc binutils zstd libarchive-tools patchelf python3 python3-venv          # fixtures, tests, bench
   util-linux file time zsh fish dash strace                                # namespaces, bench, activate tests, umask test
   squashfs-tools                                                           # pack --format squashfs (tests)

@@ -38,7 +38,7 @@ struct InspectCommand: ParsableCommand {
         let m = r.manifest
         var out = """
         archive:          \(archive)
-        entries:          \(r.entries) (\(formatBytes(r.regularBytes)) of file data)
+        entries:          \(r.entries) (\(r.files) files, \(formatBytes(r.regularBytes)) of file data)
         arcroot:          \(r.arcroot.isEmpty ? "(none)" : r.arcroot)
         packed from:      \(m.prefix)
         unpack helper:    \(r.hasHelper ? "bin/envpack-unpack" : "MISSING")

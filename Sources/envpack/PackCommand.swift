@@ -138,7 +138,7 @@ struct PackCommand: ParsableCommand {
             print(JSONReport.pack(summary, options: options))
         } else if !quiet {
             let m = summary.manifest
-            var text = "packed \(m.packages.count) packages, \(summary.entries) entries (\(formatBytes(summary.fileBytes)) of file data), \(m.files.count) prefix-bearing files into \(summary.output)\n"
+            var text = "packed \(m.packages.count) packages, \(summary.entries) entries (\(summary.files) files, \(formatBytes(summary.fileBytes)) of file data), \(m.files.count) prefix-bearing files into \(summary.output)\n"
             if !Self.isStream(summary.output) {
                 text += PackReport.extractHint(options: options, output: summary.output, manifest: m)
             }
@@ -211,6 +211,7 @@ struct PackCommand: ParsableCommand {
         options.destPrefix = destPrefix
         options.force = force
         options.quiet = quiet || json
+        options.progress = TerminalProgress.standardError()
         options.compressLevel = compressLevel == -1 ? nil : compressLevel
         if threads == 0 || threads < -1 {
             throw ValidationError("-j/--n-threads must be 1 or more, or -1 for all cores (got \(threads))")

@@ -6,7 +6,7 @@ import Foundation
 struct UnpackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unpack",
-        abstract: "Extract an envpack archive and relocate it to its new path.",
+        abstract: "Extract an envpack (or conda-pack) archive and relocate it to its new path.",
         discussion: """
         The archive (a file, or - for standard input) is extracted into a staging folder \
         beside DEST, refusing entries with absolute paths or .., writes through symlinks, \
@@ -14,7 +14,10 @@ struct UnpackCommand: ParsableCommand {
         relocated to DEST (text and binary prefixes, shebang lines, ELF RPATH/RUNPATH) and \
         only then renamed to DEST. On any failure nothing is left at DEST. An archive packed \
         with --arcroot NAME lands in DEST/NAME, as with tar. Missing folders above DEST are \
-        created (and removed again if the unpack fails).
+        created (and removed again if the unpack fails). A conda-pack archive (one with \
+        bin/conda-unpack) is relocated from the records conda-unpack carries, read as data and \
+        never run, plus a scan of its files: binary files and #! lines are fixed too (conda-pack's \
+        #!/usr/bin/env lines point back at the environment's own programs).
 
         Examples:
           envpack unpack myenv.tar.zst /opt/myenv
@@ -48,6 +51,7 @@ struct UnpackCommand: ParsableCommand {
         options.verbose = verbose
         // `mkdir -p` of DEST's parents, as conda-pack users expect; only what
         // is missing, and undone if the unpack fails.
+        options.progress = TerminalProgress.standardError()
         let folders = MissingFolders()
         try folders.create((absolutePath(destination) as NSString).deletingLastPathComponent)
         let summary: UnpackSummary
@@ -58,7 +62,8 @@ struct UnpackCommand: ParsableCommand {
             throw error
         }
         if !quiet {
-            FileHandle.standardError.write(Data("unpacked \(summary.entries) entries to \(summary.environment); relocated \(summary.relocatedFiles) files from \(summary.from)\n".utf8))
+            let kind = summary.fromCondaPack ? " (a conda-pack archive)" : ""
+            FileHandle.standardError.write(Data("unpacked \(summary.entries) entries (\(formatBytes(summary.fileBytes)) of file data)\(kind) to \(summary.environment); relocated \(summary.relocatedFiles) files from \(summary.from)\n".utf8))
         }
     }
 }

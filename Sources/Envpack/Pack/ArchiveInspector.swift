@@ -3,7 +3,10 @@ import EnvpackRelocation
 import Foundation
 
 public struct ArchiveReport: Sendable {
+    /// Members of the archive (files, folders, links).
     public var entries = 0
+    /// Regular files (a hardlinked file once) and their bytes ("file data").
+    public var files = 0
     public var regularBytes = 0
     /// The folder inside the archive that holds the environment ("" for none).
     public var arcroot = ""
@@ -23,20 +26,27 @@ public enum ArchiveInspector {
         let reader = try ArchiveReader(path: path)
         var entries = 0
         var bytes = 0
+        var files = 0
         var manifestText: String? = nil
         var arcroot = ""
         var helperPaths: [String] = []
+        var sawCondaUnpack = false
         while let entry = try reader.next() {
             entries += 1
-            if entry.fileType == fileTypeRegular && entry.hardlink == nil { bytes += entry.size }
+            if entry.fileType == fileTypeRegular && entry.hardlink == nil { bytes += entry.size; files += 1 }
             if entry.path == Manifest.relativePath || entry.path.hasSuffix("/" + Manifest.relativePath) {
                 manifestText = String(decoding: try reader.readAll(), as: UTF8.self)
                 arcroot = String(entry.path.dropLast(Manifest.relativePath.count)).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+            } else if entry.path.hasSuffix("bin/conda-unpack") && entry.fileType == fileTypeRegular {
+                sawCondaUnpack = true
             } else if entry.path.hasSuffix("bin/envpack-unpack") {
                 helperPaths.append(entry.path)
             }
         }
         guard let manifestText else {
+            if sawCondaUnpack {
+                throw EnvpackError.archive(path: path, reason: "a conda-pack archive (bin/conda-unpack, no envpack manifest): inspect reads envpack archives only; `envpack unpack \(path) DEST` unpacks and relocates it")
+            }
             throw EnvpackError.archive(path: path, reason: "no \(Manifest.relativePath) inside: not an envpack archive")
         }
         let manifest: Manifest
@@ -44,7 +54,7 @@ public enum ArchiveInspector {
             throw EnvpackError.malformedFile(path: path + ":" + Manifest.relativePath, reason: error.description)
         }
         let helperPath = arcroot.isEmpty ? "bin/envpack-unpack" : arcroot + "/bin/envpack-unpack"
-        return ArchiveReport(entries: entries, regularBytes: bytes, arcroot: arcroot,
+        return ArchiveReport(entries: entries, files: files, regularBytes: bytes, arcroot: arcroot,
                              hasHelper: helperPaths.contains(helperPath), manifest: manifest)
     }
 }

@@ -195,7 +195,16 @@ public enum Packer {
 
         let fileCount = tree.filter { $0.status.kind == .regular && $0.hardlinkTarget == nil }.count
         let totalBytes = tree.reduce(0) { $0 + ($1.status.kind == .regular && $1.hardlinkTarget == nil ? $1.status.size : 0) }
-        let progress = Progress(label: "packing", totalFiles: fileCount, totalBytes: totalBytes, quiet: options.quiet)
+        // Counted as the archive holds them (and as inspect counts them): the
+        // environment's files, then the helper, the activation scripts and
+        // the manifest, whose size is added once it is known.
+        let scripts = ActivationScripts.files.filter { env.managed[$0.path] == nil }
+        let helperSize = statFollowing(helper)?.size ?? 0
+        let generatedFiles = 2 + scripts.count
+        let generatedBytes = helperSize + scripts.reduce(0) { $0 + $1.contents.utf8.count }
+        let progress = Progress(label: "packing", unit: "files", total: fileCount + generatedFiles,
+                                totalBytes: totalBytes + generatedBytes,
+                                handler: options.quiet ? nil : options.progress)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 4096)
         defer { buffer.deallocate() }
 
@@ -271,11 +280,16 @@ public enum Packer {
         try writer.begin(path: archivePath(generatedFolder), kind: .directory, mode: 0o755, mtime: clamp)
         try writer.begin(path: archivePath(Manifest.relativePath), kind: .file(size: text.count), mode: 0o644, mtime: clamp)
         try text.withUnsafeBytes { try writer.write($0) }
+        progress.expect(moreBytes: text.count)
+        progress.advance(files: generatedFiles, bytes: generatedBytes + text.count)
         progress.finish()
-        let generated = 4 + ActivationScripts.files.filter { env.managed[$0.path] == nil }.count
-        fileBytes += text.count + ActivationScripts.files.filter { env.managed[$0.path] == nil }.map { $0.contents.utf8.count }.reduce(0, +)
-        return PackSummary(output: outputName, entries: tree.count + generated, bytesRead: bytesRead, fileBytes: fileBytes,
-                           manifest: manifest, warnings: extra)
+        let generated = 4 + scripts.count
+        fileBytes += text.count + scripts.map { $0.contents.utf8.count }.reduce(0, +)
+        var summary = PackSummary(output: outputName, entries: tree.count + generated, bytesRead: bytesRead,
+                                  manifest: manifest, warnings: extra)
+        summary.files = fileCount + generatedFiles
+        summary.fileBytes = fileBytes
+        return summary
     }
 
     /// Streams one regular file into the archive, checking it against its

@@ -18,6 +18,9 @@ public struct UnpackOptions: Sendable {
     public var sameOwner = false
     public var quiet = false
     public var verbose = false
+    /// Called with the progress of the extraction (nil: none). The CLI
+    /// passes `TerminalProgress.standardError()`.
+    public var progress: ProgressHandler? = nil
 
     public init(archive: String, destination: String) {
         self.archive = archive
@@ -28,9 +31,14 @@ public struct UnpackOptions: Sendable {
 public struct UnpackSummary: Sendable {
     /// Where the environment is (the destination, or DEST/ARCROOT).
     public var environment: String
+    /// Entries of the archive (files, folders, links) and the bytes of its
+    /// files ("file data"), as inspect counts them.
     public var entries: Int
+    public var fileBytes = 0
     public var relocatedFiles: Int
     public var from: String
+    /// True when the archive was made by conda-pack.
+    public var fromCondaPack = false
 }
 
 public enum Unpacker {
@@ -51,20 +59,38 @@ public enum Unpacker {
 
     private static func extractAndRelocate(_ options: UnpackOptions, into staging: String, finalPath: String,
                                            log: @escaping (String) -> Void) throws -> UnpackSummary {
-        let progress = Progress(label: "unpacking", totalFiles: 0, totalBytes: 0, quiet: options.quiet)
-        let entries = try SafeExtractor.extract(archive: options.archive, into: staging,
+        let reader = try ArchiveReader(path: options.archive)
+        // From a file, the share of it read so far gives a percentage and an ETA.
+        let input = InputPosition(path: options.archive)
+        let progress = Progress(label: "unpacking", unit: "entries", total: nil, totalBytes: nil,
+                                input: input.map { i in (position: { i.position() }, size: i.size) },
+                                handler: options.quiet ? nil : options.progress)
+        let entries = try SafeExtractor.extract(reader: reader, into: staging,
                                                 sameOwner: options.sameOwner, progress: progress)
         progress.finish()
 
         // The environment is the staging folder itself, or its one folder
-        // when the archive was packed with --arcroot.
+        // when the archive was packed with --arcroot. An archive made by
+        // conda-pack has no manifest: one is built from its conda-unpack
+        // records (CondaPackArchive).
         var arcroot = ""
-        if !FileManager.default.fileExists(atPath: staging + "/" + Manifest.relativePath) {
+        var condaPack = false
+        func hasManifest(_ dir: String) -> Bool { FileStatus.lstat(dir + "/" + Manifest.relativePath)?.kind == .regular }
+        if !hasManifest(staging) {
             let items = (try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []
-            guard items.count == 1, FileManager.default.fileExists(atPath: staging + "/" + items[0] + "/" + Manifest.relativePath) else {
-                throw EnvpackError.archive(path: options.archive, reason: "no \(Manifest.relativePath) inside: not an envpack archive")
+            if items.count == 1, FileStatus.lstat(staging + "/" + items[0])?.kind == .directory,
+               hasManifest(staging + "/" + items[0]) || CondaPackArchive.isCondaPack(root: staging + "/" + items[0]) {
+                arcroot = items[0]
             }
-            arcroot = items[0]
+            let candidate = arcroot.isEmpty ? staging : staging + "/" + arcroot
+            if !hasManifest(candidate) {
+                guard CondaPackArchive.isCondaPack(root: candidate) else {
+                    throw EnvpackError.archive(path: options.archive, reason: "no \(Manifest.relativePath) and no bin/conda-unpack inside: neither an envpack nor a conda-pack archive (for an environment packed otherwise: extract it with tar -xf into DEST, then run `envpack relocate DEST --from OLD-PREFIX`)")
+                }
+                let prepared = try CondaPackArchive.prepare(root: candidate, archive: options.archive)
+                condaPack = true
+                if options.verbose { log("conda-pack archive: \(prepared.records) conda-unpack records, \(prepared.manifest.files.count) prefix-bearing files, \(prepared.restoredShebangs.count) #!/usr/bin/env lines put back to the environment's programs") }
+            }
         }
         let root = arcroot.isEmpty ? staging : staging + "/" + arcroot
         let target = arcroot.isEmpty ? finalPath : finalPath + "/" + arcroot
@@ -73,6 +99,7 @@ public enum Unpacker {
         let manifest = try relocator.loadManifest()
         let plan = try relocator.plan(manifest)
         try relocator.apply(plan)
-        return UnpackSummary(environment: target, entries: entries, relocatedFiles: plan.files.count, from: plan.from)
+        return UnpackSummary(environment: target, entries: entries, fileBytes: progress.counted.bytes,
+                             relocatedFiles: plan.files.count, from: plan.from, fromCondaPack: condaPack)
     }
 }

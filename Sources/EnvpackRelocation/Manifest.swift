@@ -144,23 +144,52 @@ public struct Manifest: Sendable, Equatable {
     /// rewritten to `$ORIGIN` and have no limit.
     public var longestAllowedPrefix: Int? {
         var limit: Int? = nil
-        for file in files where file.mode == .binary {
-            // Room belongs to the string that starts at its offset; a string
-            // with one occurrence may grow by all of it. The numbers come
-            // from the manifest: every sum saturates instead of trapping.
-            let length = file.placeholder.utf8.count
-            var skip = 0
-            for offset in file.loadedOffsets.sorted() {
-                if skip > 0 { skip -= 1; continue }
-                var allowed = length
-                if let room = file.room[offset] {
-                    let share = room.bytes / max(1, room.occurrences)
-                    let (sum, overflow) = allowed.addingReportingOverflow(share)
-                    allowed = overflow ? Int.max : sum
-                    skip = max(0, room.occurrences - 1)
-                }
-                limit = min(limit ?? allowed, allowed)
+        for file in files {
+            if let allowed = Manifest.allowedPrefix(of: file) { limit = min(limit ?? allowed, allowed) }
+        }
+        return limit
+    }
+
+    /// The files that set `longestAllowedPrefix`.
+    public var limitingFiles: [String] {
+        guard let limit = longestAllowedPrefix else { return [] }
+        return files.filter { Manifest.allowedPrefix(of: $0) == limit }.map(\.path)
+    }
+
+    /// Files holding the prefix where it is not loaded at run time (static
+    /// libraries, object files, unloaded ELF sections, unmanaged binary
+    /// data): occurrences there are left as they are when a longer prefix
+    /// does not fit.
+    public var notLoadedFiles: [String] {
+        files.filter { file in
+            guard file.mode == .binary, !file.exemptOffsets.isEmpty else { return false }
+            let placeholder = Array(file.placeholder.utf8)
+            let inRPaths = file.rpaths.reduce(0) { sum, r in
+                sum + Array(r.value.utf8).withUnsafeBytes { occurrences(of: placeholder, in: $0).count }
             }
+            return file.exemptOffsets.count > inRPaths
+        }.map(\.path)
+    }
+
+    /// The longest new prefix one file allows, or nil when it sets no limit.
+    public static func allowedPrefix(of file: PrefixFile) -> Int? {
+        guard file.mode == .binary else { return nil }
+        // Room belongs to the string that starts at its offset; a string
+        // with one occurrence may grow by all of it. The numbers come
+        // from the manifest: every sum saturates instead of trapping.
+        let length = file.placeholder.utf8.count
+        var limit: Int? = nil
+        var skip = 0
+        for offset in file.loadedOffsets.sorted() {
+            if skip > 0 { skip -= 1; continue }
+            var allowed = length
+            if let room = file.room[offset] {
+                let share = room.bytes / max(1, room.occurrences)
+                let (sum, overflow) = allowed.addingReportingOverflow(share)
+                allowed = overflow ? Int.max : sum
+                skip = max(0, room.occurrences - 1)
+            }
+            limit = min(limit ?? allowed, allowed)
         }
         return limit
     }

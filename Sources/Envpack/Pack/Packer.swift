@@ -290,6 +290,7 @@ public enum Packer {
         // the history of the environment where it was built, as conda does.
         let scan = PrefixScanner.isScanned(entry.path)
         var detector = PrefixDetector(prefix: prefix, placeholder: plan == nil ? managed?.entry.prefixPlaceholder : nil)
+        detector.knownOldPrefixes = context.earlierPrefixes
         // The other spelling of the path (through a symlink, or resolved),
         // which files installed through it hold.
         var alternates = scan ? context.alternates.map { StreamingMatcher(needle: Array($0.utf8)) } : []

@@ -233,6 +233,25 @@ with open(P + "/conda-meta/history", "w") as f: f.write("==> 2024-01-01 00:00:00
         }
     }
 
+    /// Issue 9 item 15 on the real conda-forge set: files whose only prefix
+    /// was an RPATH entry (libtk8.6.so) kept a stale manifest entry, and
+    /// every later run rewrote them without a change.
+    @Test func helperRunAgainOnCondaForgeChangesNothing() throws {
+        let source = try TestSupport.fixtureEnv("conda-forge")
+        let work = try TestSupport.temporaryDirectory("r15cf")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        try LimitFixture.pack(source, work + "/cf.tar.zst")
+        let dest = work + "/env"
+        try FileManager.default.createDirectory(atPath: dest, withIntermediateDirectories: true)
+        try #require(try TestSupport.run("/usr/bin/tar", ["--zstd", "-xf", work + "/cf.tar.zst", "-C", dest]).status == 0)
+        let first = try TestSupport.run(dest + "/bin/envpack-unpack", [])
+        try #require(first.status == 0, "\(first.stderr)")
+        let before = try LimitFixture.identities(dest)
+        let again = try TestSupport.run(dest + "/bin/envpack-unpack", ["-v"])
+        #expect(LimitFixture.text(again) == "already relocated to \(dest)\n", "\(LimitFixture.text(again))")
+        #expect(try LimitFixture.identities(dest) == before, "files were rewritten")
+    }
+
     /// Issue 9 item 15: the built static helper, run again on an
     /// environment it relocated, changes nothing and says so; --dry-run
     /// lists files only with -v; --help names every flag; run outside an

@@ -59,6 +59,11 @@ public struct PrefixFile: Sendable, Equatable {
     /// NULs when it puts a shorter prefix in place of a package's long
     /// placeholder; that room lets a later move use a longer prefix.
     public var room: [Int: Room] = [:]
+    /// For a script whose `#!PREFIX/...` line envpack replaced by
+    /// `#!/usr/bin/env NAME` (the environment lacks the interpreter): the
+    /// original interpreter path inside the environment and its argument
+    /// (`/bin/perl -w`), so pack can check the script against its package.
+    public var originalShebang: String? = nil
     /// The manifest line this entry came from (0 when not parsed), and the
     /// lines of its `hardlink` records: for error messages only, not part
     /// of equality.
@@ -69,6 +74,7 @@ public struct PrefixFile: Sendable, Equatable {
         a.path == b.path && a.mode == b.mode && a.placeholder == b.placeholder && a.isShebang == b.isShebang
             && a.isELF == b.isELF && a.isManaged == b.isManaged && a.offsets == b.offsets
             && a.exemptOffsets == b.exemptOffsets && a.rpaths == b.rpaths && a.hardlinks == b.hardlinks && a.room == b.room
+            && a.originalShebang == b.originalShebang
     }
 
     public init(path: String, mode: PrefixMode, placeholder: String, isShebang: Bool = false,
@@ -254,6 +260,9 @@ extension Manifest {
         }
         for link in f.hardlinks {
             out += "hardlink\t\(escapeField(f.path))\t\(escapeField(link))\n"
+        }
+        if let line = f.originalShebang {
+            out += "shebang\t\(escapeField(f.path))\t\(escapeField(line))\n"
         }
         return out
     }

@@ -59,6 +59,9 @@ public struct FilePlan: Sendable {
     public var leftUnloaded: Int { leftOffsets.count }
     /// Their offsets (each the start of a string left as it is).
     public var leftOffsets: [Int] = []
+    /// The `/bin/perl -w` of a `#!PREFIX/bin/perl -w` line replaced by
+    /// `#!/usr/bin/env perl` (the environment lacks the interpreter).
+    public var originalShebang: String? = nil
 }
 
 public struct RelocationPlan: Sendable {
@@ -351,7 +354,16 @@ public struct Relocator {
                 try journal.record("start", file.path)
                 var entry = try rewriteFile(in: parent.directory, name: parent.name, temporary: temporary,
                                             edits: filePlan.edits, display: path, file: file, to: to)
-                if entry == nil && !filePlan.leftOffsets.isEmpty {
+                if entry == nil && (filePlan.originalShebang != nil || (file.isELF && file.offsets.isEmpty)) {
+                    // It holds no prefix now, but envpack changed it (a
+                    // `#!/usr/bin/env` line, an RPATH entry of a file that
+                    // held no prefix): its entry stays, saying what changed,
+                    // so pack can still check it against its package.
+                    var kept = PrefixFile(path: file.path, mode: file.mode, placeholder: to, isELF: file.isELF,
+                                          isManaged: file.isManaged)
+                    kept.originalShebang = filePlan.originalShebang
+                    entry = kept
+                } else if entry == nil && !filePlan.leftOffsets.isEmpty {
                     // Only occurrences that were left remain: the entry keeps
                     // them, holding the old prefix, so `--check` lists them
                     // and a later move tries them again.
@@ -363,6 +375,7 @@ public struct Relocator {
                 }
                 if var e = entry {
                     e.hardlinks = file.hardlinks
+                    if e.originalShebang == nil { e.originalShebang = filePlan.originalShebang }
                     if file.mode == .binary {
                         let offsets = Set(e.offsets)
                         e.room = Self.room(after: filePlan.edits, old: file.room).filter { offsets.contains($0.key) }
@@ -540,6 +553,7 @@ func planEdits(for file: PrefixFile, fd: Int32, size: Int, path: String, old: St
         let oldBytes = Array(old.utf8), newBytes = Array(to.utf8)
         var edits: [Edit] = []
         var leftOffsets: [Int] = []
+        var originalShebang: String? = nil
 
         func bytes(at offset: Int, count: Int) throws(PlanFailure) -> [UInt8] {
             do { return try readAt(fd: fd, offset: offset, count: count, path: path) } catch { throw .other(error.reason) }
@@ -559,6 +573,7 @@ func planEdits(for file: PrefixFile, fd: Int32, size: Int, path: String, old: St
                         // The environment lacks it (openssl's c_rehash names
                         // PREFIX/bin/perl): as conda does, find it on PATH.
                         newLine = envShebang(interpreter: interpreter, argument: argument)
+                        originalShebang = inside + (argument.isEmpty ? "" : " " + argument)
                     } else {
                         do {
                             newLine = try relocatedShebang(interpreter: to + inside, argument: argument,
@@ -647,5 +662,7 @@ func planEdits(for file: PrefixFile, fd: Int32, size: Int, path: String, old: St
         for (a, b) in zip(edits, edits.dropFirst()) where b.offset < a.offset + a.length {
             throw .changed("the manifest gives overlapping occurrences at offsets \(a.offset) and \(b.offset)")
         }
-        return FilePlan(file: file, old: old, edits: edits, leftOffsets: leftOffsets)
+        var plan = FilePlan(file: file, old: old, edits: edits, leftOffsets: leftOffsets)
+        plan.originalShebang = originalShebang ?? file.originalShebang
+        return plan
     }

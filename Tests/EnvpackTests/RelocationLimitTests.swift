@@ -233,6 +233,34 @@ with open(P + "/conda-meta/history", "w") as f: f.write("==> 2024-01-01 00:00:00
         }
     }
 
+    /// What items 8, 9 and 11 changed (left strings, an RPATH rewritten in
+    /// a file its record calls prefix-free, `#!/usr/bin/env` lines) does not
+    /// stop the relocated environment from packing again (issue 8 item 3),
+    /// and the next hop runs with every earlier path hidden.
+    @Test func relocatedEnvironmentPacksAgain() throws {
+        let (work, prefix) = try LimitFixture.setUp("8h")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        try LimitFixture.pack(prefix, work + "/a.tar.zst")
+        let long = RelocationChecks.longPath(160, tag: "r8h")
+        let top = "/" + long.split(separator: "/").prefix(2).joined(separator: "/")
+        defer { try? FileManager.default.removeItem(atPath: top) }
+        try FileManager.default.createDirectory(atPath: (long as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let u1 = try TestSupport.envpack(["unpack", "-q", work + "/a.tar.zst", long])
+        try #require(u1.status == 0, "\(u1.stderr)")
+        let again = try TestSupport.envpack(["pack", "-q", "-p", long, "-o", work + "/b.tar.zst"])
+        try #require(again.status == 0, "packing the relocated environment: \(again.stderr)")
+        let next = work + "/hop2"
+        let u2 = try TestSupport.envpack(["unpack", "-q", work + "/b.tar.zst", next])
+        try #require(u2.status == 0, "\(u2.stderr)")
+        let r = try runHidden("""
+            [ "$("\(next)/bin/rlprog")" = "stale 42" ]
+            [ "$("\(next)/bin/c_rehash")" = "rehash ok" ]
+            """, hidden: [prefix, long])
+        #expect(r.status == 0, "\(LimitFixture.text(r)) \(r.stderr)")
+        let check = try TestSupport.run(next + "/bin/envpack-unpack", ["--check"])
+        #expect(check.status == 0, "\(LimitFixture.text(check))")
+    }
+
     /// Issue 9 item 15 on the real conda-forge set: files whose only prefix
     /// was an RPATH entry (libtk8.6.so) kept a stale manifest entry, and
     /// every later run rewrote them without a change.

@@ -26,6 +26,20 @@ func isBytecode(_ name: String, of stem: String) -> Bool {
     }
 }
 
+/// The source (`DIR/NAME.py`) whose bytecode `path` is, when `path` is
+/// `DIR/__pycache__/NAME.TAG[.opt-N].pyc`; pack leaves such files out when
+/// it rewrites their source (`--dest-prefix`).
+public func bytecodeSource(_ path: String) -> String? {
+    guard path.hasSuffix(".pyc") else { return nil }
+    let folder = parentDirectory(path)
+    guard lastComponent(folder) == "__pycache__" else { return nil }
+    let name = lastComponent(path)
+    guard let dot = name.firstIndex(of: "."), isBytecode(name, of: String(name[..<dot])) else { return nil }
+    let outer = parentDirectory(folder)
+    let source = String(name[..<dot]) + ".py"
+    return outer.isEmpty ? source : outer + "/" + source
+}
+
 /// Removes the bytecode of `sourceName` from `__pycache__` in the open
 /// folder `directory`, reached without following a symlink. Only regular
 /// files are removed. Returns how many.

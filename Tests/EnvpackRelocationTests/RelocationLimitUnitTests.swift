@@ -44,6 +44,10 @@ import Testing
         #expect(!isBytecode("mod.bar.cpython-312.pyc", of: "mod"))
         #expect(!isBytecode("module.cpython-312.pyc", of: "mod"))
         #expect(!isBytecode("mod.cpython-312.pyc.tmp", of: "mod"))
+        #expect(bytecodeSource("lib/__pycache__/mod.cpython-312.opt-1.pyc") == "lib/mod.py")
+        #expect(bytecodeSource("__pycache__/mod.cpython-312.pyc") == "mod.py")
+        #expect(bytecodeSource("lib/mod.cpython-312.pyc") == nil)
+        #expect(bytecodeSource("lib/__pycache__/mod.pyc.txt") == nil)
     }
 
     @Test func originalShebangRoundTripsAndIsChecked() throws {

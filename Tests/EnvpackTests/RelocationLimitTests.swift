@@ -211,6 +211,22 @@ with open(P + "/conda-meta/history", "w") as f: f.write("==> 2024-01-01 00:00:00
         #expect(LimitFixture.text(r) == "\(moved)\n\(moved)\n", "imported: \(LimitFixture.text(r)) \(r.stderr)")
     }
 
+    /// Item 10 through `pack --dest-prefix` to a path of the same length:
+    /// the archive does not carry the bytecode of the sources it rewrote.
+    @Test func bytecodeDoesNotSurviveDestPrefix() throws {
+        let (work, prefix) = try LimitFixture.setUp("10d")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let dest = work + "/dst"
+        try #require(dest.utf8.count == prefix.utf8.count)
+        let packed = try TestSupport.envpack(["pack", "-q", "-p", prefix, "--dest-prefix", dest, "-o", work + "/d.tar.zst"])
+        try #require(packed.status == 0, "\(packed.stderr)")
+        try FileManager.default.createDirectory(atPath: dest, withIntermediateDirectories: true)
+        try #require(try TestSupport.run("/usr/bin/tar", ["--zstd", "-xf", work + "/d.tar.zst", "-C", dest]).status == 0)
+        let python = try TestSupport.fixtureEnv("python") + "/bin/python3.12"
+        let r = try TestSupport.run(python, ["-c", "import sys; sys.path.insert(0, '\(dest)/lib'); import rlmod, rlhash; print(rlmod.PREFIX); print(rlhash.PREFIX)"])
+        #expect(LimitFixture.text(r) == "\(dest)\n\(dest)\n", "imported: \(LimitFixture.text(r)) \(r.stderr)")
+    }
+
     /// Item 11: a script whose interpreter the environment lacks runs
     /// through `/usr/bin/env NAME`, at a long destination and a short one.
     @Test func shebangForAnInterpreterTheEnvironmentLacks() throws {

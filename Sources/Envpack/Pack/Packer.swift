@@ -103,6 +103,10 @@ public enum Packer {
             var relocator = Relocator(root: env.prefix, to: dest)
             relocator.requireWritable = false
             for plan in try relocator.plan(found).files { plans[plan.file.path] = plan }
+            // The bytecode of a source rewritten here would keep the old
+            // prefix (a same-length destination keeps the size): left out.
+            let rewritten = Set(plans.keys.filter { $0.hasSuffix(".py") })
+            if !rewritten.isEmpty { tree = tree.filter { bytecodeSource($0.path).map { !rewritten.contains($0) } ?? true } }
         }
 
         let clamp = options.mtime ?? defaultMtime(prefix: env.prefix)

@@ -63,7 +63,13 @@ public struct PrefixFile: Sendable, Equatable {
     /// `#!/usr/bin/env NAME` (the environment lacks the interpreter): the
     /// original interpreter path inside the environment and its argument
     /// (`/bin/perl -w`), so pack can check the script against its package.
-    public var originalShebang: String? = nil
+    public var originalShebang: String? {
+        get { shebangBox?.line }
+        set { shebangBox = newValue.map(ShebangBox.init) }
+    }
+    /// Rare, so boxed: one pointer in every entry rather than a string
+    /// (a manifest may hold millions of entries).
+    private var shebangBox: ShebangBox? = nil
     /// The manifest line this entry came from (0 when not parsed), and the
     /// lines of its `hardlink` records: for error messages only, not part
     /// of equality.
@@ -98,6 +104,12 @@ public struct PrefixFile: Sendable, Equatable {
         let exempt = Set(exemptOffsets)
         return offsets.filter { !exempt.contains($0) }
     }
+}
+
+/// Immutable, so entries that share one stay values.
+final class ShebangBox: Sendable {
+    let line: String
+    init(_ line: String) { self.line = line }
 }
 
 /// NUL padding a binary string owns, shared by its `occurrences` of the

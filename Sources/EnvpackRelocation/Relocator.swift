@@ -240,10 +240,16 @@ public struct Relocator {
     static func knownOldPrefixes(_ manifest: Manifest, from: String, to: String) -> [String] {
         var seen: Set<String> = [to, from]
         var result: [String] = []
-        for p in manifest.previousPrefixes + [manifest.prefix] + manifest.files.lazy.map(\.placeholder) where p.hasPrefix("/") {
+        func add(_ p: String) {
             // An ancestor of where the files are (or go) is no old location.
-            if to.hasPrefix(p + "/") || from.hasPrefix(p + "/") { continue }
+            guard p.hasPrefix("/"), result.count < 64, !to.hasPrefix(p + "/"), !from.hasPrefix(p + "/") else { return }
             if seen.insert(p).inserted { result.append(p) }
+        }
+        for p in manifest.previousPrefixes { add(p) }
+        add(manifest.prefix)
+        // Entries share their placeholder strings: one pass, nothing copied.
+        for file in manifest.files where file.placeholder != manifest.prefix {
+            add(file.placeholder)
             if result.count >= 64 { break }
         }
         return result

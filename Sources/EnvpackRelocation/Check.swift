@@ -8,10 +8,26 @@ public struct CheckFinding: Sendable, Equatable {
     public var path: String
     public var prefix: String
     public var occurrences: Int
+    /// The occurrences are where nothing reads them at run time (a static
+    /// library, an object file, unloaded ELF sections, unmanaged binary
+    /// data): left as they are, not a problem.
+    public var left: Bool = false
+
+    public init(path: String, prefix: String, occurrences: Int, left: Bool = false) {
+        self.path = path
+        self.prefix = prefix
+        self.occurrences = occurrences
+        self.left = left
+    }
+
+    /// The line `--check` prints.
+    public var description: String {
+        "\(path): \(occurrences) reference(s) to \(prefix)" + (left ? " left (not loaded at run time)" : "")
+    }
 }
 
-/// Files that still hold an old prefix in data that matters: for ELF
-/// objects, occurrences the loader never maps are not counted.
+/// Files that still hold an old prefix. Occurrences that are not loaded at
+/// run time are reported apart, as `left`.
 public func staleReferences(root: String, manifest: Manifest) -> [CheckFinding] {
     var old = manifest.previousPrefixes.filter { $0 != root }
     if manifest.prefix != root { old.append(manifest.prefix) }
@@ -30,10 +46,16 @@ public func staleReferences(root: String, manifest: Manifest) -> [CheckFinding] 
             for i in matchers.indices { matchers[i].feed(chunk) }
         })) != nil else { continue }
         let elf = file.isELF ? (try? readELFInfo(fd: fd, path: path)) ?? nil : nil
+        let head = (try? readAt(fd: fd, offset: 0, count: 8, path: path)) ?? []
+        let neverLoaded = file.mode == .binary
+            && isNeverLoaded(head: head, elf: elf, isELF: file.isELF, isManaged: file.isManaged, mode: file.mode)
         for (prefix, matcher) in zip(old, matchers) {
             let hits = staleOccurrences(of: prefix, current: root, hits: matcher.offsets, currentHits: current.offsets)
-                .filter { elf?.isLoaded(offset: $0) ?? true }
-            if !hits.isEmpty { findings.append(CheckFinding(path: file.path, prefix: prefix, occurrences: hits.count)) }
+            let loaded = neverLoaded ? [] : hits.filter { elf?.isLoaded(offset: $0) ?? true }
+            if !loaded.isEmpty { findings.append(CheckFinding(path: file.path, prefix: prefix, occurrences: loaded.count)) }
+            if hits.count > loaded.count {
+                findings.append(CheckFinding(path: file.path, prefix: prefix, occurrences: hits.count - loaded.count, left: true))
+            }
         }
     }
     return findings

@@ -22,10 +22,14 @@ public struct ELFInfo: Sendable, Equatable {
     public var loadedRanges: [Range<Int>]
     /// File byte ranges that belong to some section.
     public var sectionRanges: [Range<Int>]
+    /// A relocatable object (`.o`, ET_REL): the loader never maps it; only
+    /// a linker reads it.
+    public var isRelocatableObject = false
 
     /// Whether an offset lands in data the loader maps. Bytes outside every
     /// section (headers, padding) are treated as loaded, to be safe.
     public func isLoaded(offset: Int) -> Bool {
+        if isRelocatableObject { return false }
         if loadedRanges.contains(where: { $0.contains(offset) }) { return true }
         return !sectionRanges.contains(where: { $0.contains(offset) })
     }
@@ -75,6 +79,8 @@ public func readELFInfo(fd: Int32, path: String) throws(ELFReadError) -> ELFInfo
     guard elf_kind(elf) == ELF_K_ELF else { return nil }
 
     var info = ELFInfo(rpaths: [], loadedRanges: [], sectionRanges: [])
+    var header = GElf_Ehdr()
+    if gelf_getehdr(elf, &header) != nil, header.e_type == UInt16(ET_REL) { info.isRelocatableObject = true }
     var scn = elf_nextscn(elf, nil)
     while let section = scn {
         defer { scn = elf_nextscn(elf, section) }

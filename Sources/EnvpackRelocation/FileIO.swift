@@ -110,6 +110,12 @@ public func pathExists(_ path: String) -> Bool {
     return lstat(path, &st) == 0
 }
 
+/// Whether a path is a folder (without following a final symlink).
+public func isDirectory(_ path: String) -> Bool {
+    var st = stat()
+    return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+}
+
 /// Reads a file in 1 MiB chunks, so memory stays bounded whatever its size.
 public func forEachChunk(of path: String, _ body: (UnsafeRawBufferPointer) -> Void) throws(FileIOError) {
     let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -103,6 +103,9 @@ func rewriteFile(in directory: Int32, name: String, temporary: String, edits: [E
     if geteuid() == 0 { fchown(output, st.st_uid, st.st_gid) }
     fchmod(output, st.st_mode & 0o7777)
     var times = [st.st_atim, st.st_mtim]
+    // A python source gets a new mtime: bytecode compiled from the old
+    // content must not match it (see Bytecode.swift).
+    if isPythonSource(name) { clock_gettime(CLOCK_REALTIME, &times[1]) }
     futimens(output, &times)
     let entry: PrefixFile?
     do {

@@ -50,7 +50,9 @@ public struct JournalEntry: Sendable, Equatable {
         if field == "-" { self.entry = nil; return }
         guard let records = unescapeField(field),
               let parsed = try? Manifest(parsing: "envpack-manifest\t1\nprefix\t\(escapeField(to))\n" + records),
-              parsed.files.count == 1, parsed.files[0].path == path, parsed.files[0].placeholder == to else { return nil }
+              parsed.files.count == 1, parsed.files[0].path == path,
+              // An entry of occurrences left as they were holds the old prefix.
+              parsed.files[0].placeholder == to || parsed.files[0].offsets == parsed.files[0].exemptOffsets else { return nil }
         self.entry = parsed.files[0]
     }
 }

@@ -59,6 +59,17 @@ public struct PrefixFile: Sendable, Equatable {
     /// NULs when it puts a shorter prefix in place of a package's long
     /// placeholder; that room lets a later move use a longer prefix.
     public var room: [Int: Room] = [:]
+    /// For a script whose `#!PREFIX/...` line envpack replaced by
+    /// `#!/usr/bin/env NAME` (the environment lacks the interpreter): the
+    /// original interpreter path inside the environment and its argument
+    /// (`/bin/perl -w`), so pack can check the script against its package.
+    public var originalShebang: String? {
+        get { shebangBox?.line }
+        set { shebangBox = newValue.map(ShebangBox.init) }
+    }
+    /// Rare, so boxed: one pointer in every entry rather than a string
+    /// (a manifest may hold millions of entries).
+    private var shebangBox: ShebangBox? = nil
     /// The manifest line this entry came from (0 when not parsed), and the
     /// lines of its `hardlink` records: for error messages only, not part
     /// of equality.
@@ -69,6 +80,7 @@ public struct PrefixFile: Sendable, Equatable {
         a.path == b.path && a.mode == b.mode && a.placeholder == b.placeholder && a.isShebang == b.isShebang
             && a.isELF == b.isELF && a.isManaged == b.isManaged && a.offsets == b.offsets
             && a.exemptOffsets == b.exemptOffsets && a.rpaths == b.rpaths && a.hardlinks == b.hardlinks && a.room == b.room
+            && a.originalShebang == b.originalShebang
     }
 
     public init(path: String, mode: PrefixMode, placeholder: String, isShebang: Bool = false,
@@ -92,6 +104,12 @@ public struct PrefixFile: Sendable, Equatable {
         let exempt = Set(exemptOffsets)
         return offsets.filter { !exempt.contains($0) }
     }
+}
+
+/// Immutable, so entries that share one stay values.
+final class ShebangBox: Sendable {
+    let line: String
+    init(_ line: String) { self.line = line }
 }
 
 /// NUL padding a binary string owns, shared by its `occurrences` of the
@@ -144,23 +162,52 @@ public struct Manifest: Sendable, Equatable {
     /// rewritten to `$ORIGIN` and have no limit.
     public var longestAllowedPrefix: Int? {
         var limit: Int? = nil
-        for file in files where file.mode == .binary {
-            // Room belongs to the string that starts at its offset; a string
-            // with one occurrence may grow by all of it. The numbers come
-            // from the manifest: every sum saturates instead of trapping.
-            let length = file.placeholder.utf8.count
-            var skip = 0
-            for offset in file.loadedOffsets.sorted() {
-                if skip > 0 { skip -= 1; continue }
-                var allowed = length
-                if let room = file.room[offset] {
-                    let share = room.bytes / max(1, room.occurrences)
-                    let (sum, overflow) = allowed.addingReportingOverflow(share)
-                    allowed = overflow ? Int.max : sum
-                    skip = max(0, room.occurrences - 1)
-                }
-                limit = min(limit ?? allowed, allowed)
+        for file in files {
+            if let allowed = Manifest.allowedPrefix(of: file) { limit = min(limit ?? allowed, allowed) }
+        }
+        return limit
+    }
+
+    /// The files that set `longestAllowedPrefix`.
+    public var limitingFiles: [String] {
+        guard let limit = longestAllowedPrefix else { return [] }
+        return files.filter { Manifest.allowedPrefix(of: $0) == limit }.map(\.path)
+    }
+
+    /// Files holding the prefix where it is not loaded at run time (static
+    /// libraries, object files, unloaded ELF sections, unmanaged binary
+    /// data): occurrences there are left as they are when a longer prefix
+    /// does not fit.
+    public var notLoadedFiles: [String] {
+        files.filter { file in
+            guard file.mode == .binary, !file.exemptOffsets.isEmpty else { return false }
+            let placeholder = Array(file.placeholder.utf8)
+            let inRPaths = file.rpaths.reduce(0) { sum, r in
+                sum + Array(r.value.utf8).withUnsafeBytes { occurrences(of: placeholder, in: $0).count }
             }
+            return file.exemptOffsets.count > inRPaths
+        }.map(\.path)
+    }
+
+    /// The longest new prefix one file allows, or nil when it sets no limit.
+    public static func allowedPrefix(of file: PrefixFile) -> Int? {
+        guard file.mode == .binary else { return nil }
+        // Room belongs to the string that starts at its offset; a string
+        // with one occurrence may grow by all of it. The numbers come
+        // from the manifest: every sum saturates instead of trapping.
+        let length = file.placeholder.utf8.count
+        var limit: Int? = nil
+        var skip = 0
+        for offset in file.loadedOffsets.sorted() {
+            if skip > 0 { skip -= 1; continue }
+            var allowed = length
+            if let room = file.room[offset] {
+                let share = room.bytes / max(1, room.occurrences)
+                let (sum, overflow) = allowed.addingReportingOverflow(share)
+                allowed = overflow ? Int.max : sum
+                skip = max(0, room.occurrences - 1)
+            }
+            limit = min(limit ?? allowed, allowed)
         }
         return limit
     }
@@ -225,6 +272,9 @@ extension Manifest {
         }
         for link in f.hardlinks {
             out += "hardlink\t\(escapeField(f.path))\t\(escapeField(link))\n"
+        }
+        if let line = f.originalShebang {
+            out += "shebang\t\(escapeField(f.path))\t\(escapeField(line))\n"
         }
         return out
     }

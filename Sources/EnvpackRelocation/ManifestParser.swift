@@ -208,6 +208,16 @@ struct ManifestParser {
             guard files[last].hardlinks.count < 0xffff else { throw ManifestError(line: lineNumber, reason: "too many hardlink records") }
             files[last].hardlinks.append(other)
             files[last].hardlinkLines.append(lineNumber)
+        case "shebang":
+            let path = try field(1)
+            guard let last = files.indices.last, files[last].path == path else {
+                throw ManifestError(line: lineNumber, reason: "shebang for '\(escapeField(path))' does not follow its file")
+            }
+            let line = try field(2)
+            guard line.hasPrefix("/"), line.utf8.count <= 4096, !line.utf8.contains(0x0a) else {
+                throw ManifestError(line: lineNumber, reason: "bad original shebang")
+            }
+            files[last].originalShebang = line
         default:
             // Unknown records come from newer writers; skipping them keeps
             // older helpers working.

@@ -16,6 +16,12 @@ public struct PrefixDetector {
     private var firstLine: [UInt8] = []
     private var firstLineDone = false
     public private(set) var isELF = false
+    /// The file's first bytes (up to 8), to recognise a static library.
+    private var head: [UInt8] = []
+    /// Earlier prefixes of the environment: an ELF file whose RPATH or
+    /// RUNPATH points into one (or at a build placeholder) is listed even
+    /// when it holds no prefix, so relocation fixes that entry.
+    public var knownOldPrefixes: [String] = []
 
     /// - Parameters:
     ///   - prefix: the environment's prefix.
@@ -33,6 +39,7 @@ public struct PrefixDetector {
             isELF = hasELFMagic(chunk)
             startsWithShebang = chunk.count >= 2 && chunk[0] == 0x23 && chunk[1] == 0x21
         }
+        if head.count < 8 { head.append(contentsOf: chunk.prefix(8 - head.count)) }
         if startsWithShebang && !firstLineDone {
             if let nl = chunk.firstIndex(of: 0x0a) {
                 firstLine.append(contentsOf: chunk[..<nl]); firstLineDone = true
@@ -50,7 +57,7 @@ public struct PrefixDetector {
     /// - Parameter recordMode: the mode a conda-meta record gives, if any.
     public func result(path: String, absolutePath: String, recordMode: PrefixMode?,
                        isManaged: Bool) throws(ELFReadError) -> PrefixFile? {
-        if prefixMatcher.offsets.isEmpty && (placeholderMatcher?.offsets.isEmpty ?? true) { return nil }
+        if prefixMatcher.offsets.isEmpty && (placeholderMatcher?.offsets.isEmpty ?? true) && !isELF { return nil }
         let fd = open(absolutePath, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw .cannotOpen(path: absolutePath, errno: errno) }
         defer { close(fd) }
@@ -67,7 +74,7 @@ public struct PrefixDetector {
         } else if let m = placeholderMatcher, !m.offsets.isEmpty {
             found = (m.needle, m.offsets)
         } else {
-            return nil
+            return try staleRPathEntry(path: path, fd: fd, display: absolutePath, isManaged: isManaged)
         }
         let placeholder = String(decoding: found.needle, as: UTF8.self)
         let mode = recordMode ?? ((isELF || sawNUL) ? .binary : .text)
@@ -79,14 +86,33 @@ public struct PrefixDetector {
             if let info = try readELFInfo(fd: fd, path: absolutePath) {
                 elf = info
                 file.exemptOffsets = found.offsets.filter { !info.isLoaded(offset: $0) || info.isInRPath(offset: $0) }
-                file.rpaths = info.rpaths.filter { $0.value.containsBytes(of: placeholder) }
+                file.rpaths = info.rpaths.filter {
+                    $0.value.containsBytes(of: placeholder) || rpathNamesOldLocation($0.value, knownOld: knownOldPrefixes)
+                }
                     .map { RPathEntry(tag: $0.tag, value: $0.value) }
             }
+        }
+        // A static library, an object file or unmanaged binary data: no
+        // occurrence limits a move.
+        if mode == .binary && isNeverLoaded(head: head, elf: elf, isELF: isELF, isManaged: isManaged, mode: mode) {
+            file.exemptOffsets = found.offsets
         }
         if mode == .binary && found.needle == prefixMatcher.needle {
             file.room = paddingRoom(fd: fd, absolutePath: absolutePath, offsets: found.offsets, elf: elf)
         }
         return file
+    }
+
+    /// The entry of an ELF file that holds no prefix but whose RPATH or
+    /// RUNPATH names a known old location (libgcc's libgcc_s.so.1 keeps its
+    /// build placeholder there; a record calls it prefix-free), or nil.
+    private func staleRPathEntry(path: String, fd: Int32, display: String, isManaged: Bool) throws(ELFReadError) -> PrefixFile? {
+        guard isELF, let info = try readELFInfo(fd: fd, path: display) else { return nil }
+        let stale = info.rpaths.filter { rpathNamesOldLocation($0.value, knownOld: knownOldPrefixes) }
+        guard !stale.isEmpty else { return nil }
+        return PrefixFile(path: path, mode: .binary, placeholder: String(decoding: prefixMatcher.needle, as: UTF8.self),
+                          isELF: true, isManaged: isManaged,
+                          rpaths: stale.map { RPathEntry(tag: $0.tag, value: $0.value) })
     }
 
     /// conda-build's binary placeholder length: conda-build pads the build

@@ -55,8 +55,13 @@ public struct FilePlan: Sendable {
     /// The string the file holds now (its placeholder, or `--from`).
     public var old: String
     public var edits: [Edit]
-    /// Occurrences left as they are: in unloaded ELF data, too long to fit.
-    public var leftUnloaded: Int
+    /// Occurrences left as they are: not loaded at run time, too long to fit.
+    public var leftUnloaded: Int { leftOffsets.count }
+    /// Their offsets (each the start of a string left as it is).
+    public var leftOffsets: [Int] = []
+    /// The `/bin/perl -w` of a `#!PREFIX/bin/perl -w` line replaced by
+    /// `#!/usr/bin/env perl` (the environment lacks the interpreter).
+    public var originalShebang: String? = nil
 }
 
 public struct RelocationPlan: Sendable {
@@ -70,6 +75,14 @@ public struct RelocationPlan: Sendable {
     public var doneEntries: [String: JournalEntry] = [:]
     public var resuming: Bool
     public var manifest: Manifest
+
+    /// Files not rewritten at all: every occurrence they hold is not loaded
+    /// at run time and the new prefix does not fit there.
+    public var leftUntouched: [String] = []
+    /// Files where occurrences not loaded at run time were left as they are.
+    public var leftFiles: [String] { files.filter { $0.leftUnloaded > 0 }.map(\.file.path) + leftUntouched }
+    /// The one warning to print about them, if any.
+    public var leftWarning: String? { leftOccurrencesWarning(files: leftFiles, to: to) }
 }
 
 public struct Relocator {
@@ -85,6 +98,12 @@ public struct Relocator {
     public var requireWritable = true
     /// Progress lines for -v.
     public var log: (String) -> Void = { _ in }
+    /// Warnings (occurrences left where they are not loaded at run time),
+    /// printed once per run; standard error by default.
+    public var warn: (String) -> Void = { message in
+        let line = Array("envpack: warning: \(message)\n".utf8)
+        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
     /// Called after each file's new content is written ("written") and
     /// after its rename ("renamed"), with the file's index: the tests use it
     /// to kill the process at exact points.
@@ -126,9 +145,11 @@ public struct Relocator {
             throw .interrupted(from: j.from, to: j.to, requested: to)
         }
         let from = journal?.from ?? fromOverride ?? manifest.prefix
+        let knownOld = Self.knownOldPrefixes(manifest, from: from, to: to)
         var plans: [FilePlan] = []
         var done: [PrefixFile] = []
         var doneEntries: [String: JournalEntry] = [:]
+        var leftOnly: [String] = []
         var problems: [String] = []
         var problemCount = 0
         var longest: Int? = nil
@@ -178,7 +199,15 @@ public struct Relocator {
                 let plan = try planEdits(for: file, fd: opened.fd, size: Int(opened.status.st_size),
                                          path: joinPath(root, file.path), old: old, to: to,
                                          kernelShebangLimit: kernelShebangLimit,
-                                         writableFolder: requireWritable ? opened.parent.directory : nil)
+                                         writableFolder: requireWritable ? opened.parent.directory : nil,
+                                         root: root, knownOld: knownOld)
+                // Nothing would change (an environment already relocated
+                // here, or only occurrences that are left): the file is not
+                // rewritten.
+                if plan.edits.allSatisfy({ $0.expected == $0.replacement }) {
+                    if plan.leftUnloaded > 0 { leftOnly.append(file.path) }
+                    continue
+                }
                 plans.append(plan)
             } catch {
                 switch error {
@@ -201,7 +230,29 @@ public struct Relocator {
         var plan = RelocationPlan(from: from, to: to, files: plans, alreadyDone: done,
                                   resuming: journal != nil, manifest: manifest)
         plan.doneEntries = doneEntries
+        plan.leftUntouched = leftOnly
         return plan
+    }
+
+    /// Where the environment's files were before, besides `from`: its
+    /// earlier prefixes and the package placeholders its files hold. RPATH
+    /// entries inside them are made relative too.
+    static func knownOldPrefixes(_ manifest: Manifest, from: String, to: String) -> [String] {
+        var seen: Set<String> = [to, from]
+        var result: [String] = []
+        func add(_ p: String) {
+            // An ancestor of where the files are (or go) is no old location.
+            guard p.hasPrefix("/"), result.count < 64, !to.hasPrefix(p + "/"), !from.hasPrefix(p + "/") else { return }
+            if seen.insert(p).inserted { result.append(p) }
+        }
+        for p in manifest.previousPrefixes { add(p) }
+        add(manifest.prefix)
+        // Entries share their placeholder strings: one pass, nothing copied.
+        for file in manifest.files where file.placeholder != manifest.prefix {
+            add(file.placeholder)
+            if result.count >= 64 { break }
+        }
+        return result
     }
 
     /// conda-meta/envpack/ holds only what envpack writes there: anything
@@ -309,8 +360,28 @@ public struct Relocator {
                 try journal.record("start", file.path)
                 var entry = try rewriteFile(in: parent.directory, name: parent.name, temporary: temporary,
                                             edits: filePlan.edits, display: path, file: file, to: to)
+                if entry == nil && (filePlan.originalShebang != nil || (file.isELF && file.offsets.isEmpty)) {
+                    // It holds no prefix now, but envpack changed it (a
+                    // `#!/usr/bin/env` line, an RPATH entry of a file that
+                    // held no prefix): its entry stays, saying what changed,
+                    // so pack can still check it against its package.
+                    var kept = PrefixFile(path: file.path, mode: file.mode, placeholder: to, isELF: file.isELF,
+                                          isManaged: file.isManaged)
+                    kept.originalShebang = filePlan.originalShebang
+                    entry = kept
+                } else if entry == nil && !filePlan.leftOffsets.isEmpty {
+                    // Only occurrences that were left remain: the entry keeps
+                    // them, holding the old prefix, so `--check` lists them
+                    // and a later move tries them again.
+                    var left = PrefixFile(path: file.path, mode: file.mode, placeholder: filePlan.old,
+                                          isShebang: false, isELF: file.isELF, isManaged: file.isManaged,
+                                          offsets: filePlan.leftOffsets, exemptOffsets: filePlan.leftOffsets)
+                    left.room = file.room.filter { filePlan.leftOffsets.contains($0.key) }
+                    entry = left
+                }
                 if var e = entry {
                     e.hardlinks = file.hardlinks
+                    if e.originalShebang == nil { e.originalShebang = filePlan.originalShebang }
                     if file.mode == .binary {
                         let offsets = Set(e.offsets)
                         e.room = Self.room(after: filePlan.edits, old: file.room).filter { offsets.contains($0.key) }
@@ -321,17 +392,22 @@ public struct Relocator {
                 // run that resumes after it knows the file's room.
                 try journal.record("written", file.path, entry: JournalEntry(entry: entry))
                 faultHook("written", index)
+                // Its bytecode goes before the source changes; a resumed run
+                // removes it again (below).
+                try removeBytecode(directory: parent.directory, sourceName: parent.name, display: parentDirectory(path))
                 guard renameat(parent.directory, temporary, parent.directory, parent.name) == 0 else {
                     throw FileIOError(path: path, reason: errnoText())
                 }
                 faultHook("renamed", index)
                 try relink(file, source: parent)
                 try journal.record("done", file.path)
-                updated[file.path] = entry
+                // updateValue: a nil entry (the file holds no prefix now)
+                // must drop the file's old entry, not keep it.
+                updated.updateValue(entry, forKey: file.path)
             } catch {
                 throw .io(error)
             }
-            log("relocated \(file.path)\(filePlan.leftUnloaded > 0 ? " (\(filePlan.leftUnloaded) occurrence(s) in unloaded data left)" : "")")
+            log("relocated \(file.path)\(filePlan.leftUnloaded > 0 ? " (\(filePlan.leftUnloaded) occurrence(s) left: not loaded at run time)" : "")")
         }
         for file in plan.alreadyDone {
             // A run killed between a rename and its hardlinks: link them now.
@@ -339,11 +415,12 @@ public struct Relocator {
                 let parent = try openParent(root: root, relative: file.path)
                 defer { parent.close() }
                 try relink(file, source: parent)
+                try removeBytecode(directory: parent.directory, sourceName: parent.name, display: parentDirectory(joinPath(root, file.path)))
             } catch { throw .io(error) }
             if let recorded = plan.doneEntries[file.path] {
-                updated[file.path] = recorded.entry
+                updated.updateValue(recorded.entry, forKey: file.path)
             } else {
-                updated[file.path] = rescan(file)
+                updated.updateValue(rescan(file), forKey: file.path)
             }
         }
 
@@ -364,6 +441,7 @@ public struct Relocator {
             }
         } catch { throw .io(error) }
         journal.remove()
+        if let warning = plan.leftWarning { warn(warning) }
         return manifest
     }
 
@@ -406,6 +484,7 @@ public struct Relocator {
                 unlinkat(target.directory, temporary, 0)
                 throw FileIOError(path: path, reason: reason)
             }
+            try removeBytecode(directory: target.directory, sourceName: target.name, display: parentDirectory(path))
         }
     }
 
@@ -442,9 +521,12 @@ public enum PlanFailure: Error, Equatable {
 /// where it holds `old`: shebang lines, text occurrences, binary C strings
 /// (with the room they own) and ELF RPATH/RUNPATH entries. Reads only what
 /// it needs. A symlink, FIFO or device at `path` is refused unopened.
+/// With `environmentRoot`, a shebang naming an interpreter the environment
+/// lacks becomes `#!/usr/bin/env NAME`.
 public func planEdits(for file: PrefixFile, at path: String, old: String, to: String,
                       kernelShebangLimit: Int = runningKernelShebangLimit(),
-                      requireWritable: Bool = false) throws(PlanFailure) -> FilePlan {
+                      requireWritable: Bool = false, knownOld: [String] = [],
+                      environmentRoot: String? = nil) throws(PlanFailure) -> FilePlan {
     let opened: (fd: Int32, status: stat)
     do { opened = try openRegularFile(path) } catch { throw .other(error.reason) }
     defer { close(opened.fd) }
@@ -452,13 +534,15 @@ public func planEdits(for file: PrefixFile, at path: String, old: String, to: St
         throw .other("folder is not writable")
     }
     return try planEdits(for: file, fd: opened.fd, size: Int(opened.status.st_size), path: path, old: old, to: to,
-                         kernelShebangLimit: kernelShebangLimit, writableFolder: nil)
+                         kernelShebangLimit: kernelShebangLimit, writableFolder: nil, root: environmentRoot,
+                         knownOld: knownOld)
 }
 
 /// The same, on an open regular file of `size` bytes. Every offset the
 /// manifest gives is checked against the size before it is used.
 func planEdits(for file: PrefixFile, fd: Int32, size: Int, path: String, old: String, to: String,
-               kernelShebangLimit: Int, writableFolder: Int32?) throws(PlanFailure) -> FilePlan {
+               kernelShebangLimit: Int, writableFolder: Int32?, root: String?,
+               knownOld: [String]) throws(PlanFailure) -> FilePlan {
         if let folder = writableFolder, faccessat(folder, ".", W_OK, 0) != 0 {
             throw .other("folder is not writable")
         }
@@ -474,7 +558,8 @@ func planEdits(for file: PrefixFile, fd: Int32, size: Int, path: String, old: St
         }
         let oldBytes = Array(old.utf8), newBytes = Array(to.utf8)
         var edits: [Edit] = []
-        var leftUnloaded = 0
+        var leftOffsets: [Int] = []
+        var originalShebang: String? = nil
 
         func bytes(at offset: Int, count: Int) throws(PlanFailure) -> [UInt8] {
             do { return try readAt(fd: fd, offset: offset, count: count, path: path) } catch { throw .other(error.reason) }
@@ -488,12 +573,19 @@ func planEdits(for file: PrefixFile, fd: Int32, size: Int, path: String, old: St
                 let lineEnd = head.firstIndex(of: 0x0a) ?? head.count
                 let line = Array(head[0..<lineEnd])
                 if let (interpreter, argument) = parseShebang(line), interpreter.hasPrefix(old) {
-                    let newInterpreter = to + interpreter.dropFirst(old.count)
+                    let inside = String(interpreter.dropFirst(old.count))
                     let newLine: String
-                    do {
-                        newLine = try relocatedShebang(interpreter: String(newInterpreter), argument: argument,
-                                                       kernelLimit: kernelShebangLimit)
-                    } catch { throw .other(error.description) }
+                    if let root, !interpreterExists(root: root, inside: inside) {
+                        // The environment lacks it (openssl's c_rehash names
+                        // PREFIX/bin/perl): as conda does, find it on PATH.
+                        newLine = envShebang(interpreter: interpreter, argument: argument)
+                        originalShebang = inside + (argument.isEmpty ? "" : " " + argument)
+                    } else {
+                        do {
+                            newLine = try relocatedShebang(interpreter: to + inside, argument: argument,
+                                                           kernelLimit: kernelShebangLimit)
+                        } catch { throw .other(error.description) }
+                    }
                     edits.append(Edit(offset: 0, expected: line, replacement: Array(newLine.utf8)))
                     covered = lineEnd
                 }
@@ -510,14 +602,27 @@ func planEdits(for file: PrefixFile, fd: Int32, size: Int, path: String, old: St
             if file.isELF {
                 do { elf = try readELFInfo(fd: fd, path: path) } catch { throw PlanFailure.other(error.description) }
             }
-            for rpath in elf?.rpaths ?? [] where rpath.value.containsBytes(of: old) {
-                let value = relocatedRPath(rpath.value, placeholder: old, objectDirectory: parentDirectory(file.path))
+            // Entries into the prefix, and those naming a known old
+            // location (a build placeholder, an earlier prefix), in every
+            // ELF file the manifest lists, also one that holds no prefix.
+            for rpath in elf?.rpaths ?? [] {
+                var value = relocatedRPath(rpath.value, placeholder: old, objectDirectory: parentDirectory(file.path),
+                                           knownOld: knownOld)
+                if value.utf8.count > rpath.capacity {
+                    value = relocatedRPath(rpath.value, placeholder: old, objectDirectory: parentDirectory(file.path),
+                                           knownOld: knownOld, dropKnownOld: true)
+                }
+                if value == rpath.value { continue }
                 guard value.utf8.count <= rpath.capacity else {
                     throw .other("new \(rpath.tag.rawValue) \(value) does not fit in \(rpath.capacity) bytes")
                 }
                 edits.append(Edit(offset: rpath.fileOffset, expected: Array(rpath.value.utf8),
                                   replacement: Array(value.utf8) + Array(repeating: 0, count: rpath.capacity - value.utf8.count)))
             }
+            // A static library, an object file or unmanaged binary data is
+            // never loaded: what does not fit there is left as it is.
+            let neverLoaded = isNeverLoaded(head: try bytes(at: 0, count: 8), elf: elf, isELF: file.isELF,
+                                            isManaged: file.isManaged, mode: file.mode)
             var coveredUntil = 0
             for offset in file.offsets.sorted() where offset >= coveredUntil {
                 if let elf, elf.isInRPath(offset: offset) { continue }
@@ -546,9 +651,9 @@ func planEdits(for file: PrefixFile, fd: Int32, size: Int, path: String, old: St
                         throw .changed("padding after offset \(offset) is not empty as the manifest says")
                     }
                 }
-                let loaded = elf?.isLoaded(offset: offset) ?? true
+                let loaded = !neverLoaded && (elf?.isLoaded(offset: offset) ?? true)
                 guard let replaced = relocatedCString(string[...], old: oldBytes, new: newBytes, capacity: string.count + room) else {
-                    if !loaded { leftUnloaded += 1; coveredUntil = offset + string.count; continue }
+                    if !loaded { leftOffsets.append(offset); coveredUntil = offset + string.count; continue }
                     let k = file.offsets.filter { $0 >= offset && $0 < offset + string.count }.count
                     throw .doesNotFit(allowed: oldBytes.count + room / max(k, 1))
                 }
@@ -563,5 +668,7 @@ func planEdits(for file: PrefixFile, fd: Int32, size: Int, path: String, old: St
         for (a, b) in zip(edits, edits.dropFirst()) where b.offset < a.offset + a.length {
             throw .changed("the manifest gives overlapping occurrences at offsets \(a.offset) and \(b.offset)")
         }
-        return FilePlan(file: file, old: old, edits: edits, leftUnloaded: leftUnloaded)
+        var plan = FilePlan(file: file, old: old, edits: edits, leftOffsets: leftOffsets)
+        plan.originalShebang = originalShebang ?? file.originalShebang
+        return plan
     }

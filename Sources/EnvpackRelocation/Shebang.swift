@@ -86,3 +86,17 @@ func shellQuoted(_ s: String) -> String {
     }
     return out + "\""
 }
+
+/// `#!/usr/bin/env NAME` for a script whose interpreter the environment
+/// lacks, as conda writes; with an argument, `env -S` splits the line.
+public func envShebang(interpreter: String, argument: String) -> String {
+    let name = lastComponent(interpreter)
+    return argument.isEmpty ? "#!/usr/bin/env \(name)" : "#!/usr/bin/env -S \(name) \(argument)"
+}
+
+/// Whether the environment at `root` has the interpreter at `inside` (a
+/// path inside it, starting with "/"): an executable, through symlinks.
+func interpreterExists(root: String, inside: String) -> Bool {
+    guard inside.hasPrefix("/"), !inside.split(separator: "/").contains("..") else { return false }
+    return access(root + inside, X_OK) == 0
+}

@@ -34,16 +34,23 @@ func environmentRoot() -> String {
 }
 
 let usage = """
-usage: envpack-unpack [--dry-run] [-v] | --check | --manifest | --version
+usage: envpack-unpack [--dry-run] [-v] | --check | --manifest | --version | --help
 
 Relocates the environment this helper belongs to (<env>/bin/envpack-unpack)
 so that it runs where it is now: text and binary prefixes, shebang lines and
-ELF RPATH/RUNPATH entries, from the manifest in conda-meta/envpack/.
+ELF RPATH/RUNPATH entries, from the manifest in conda-meta/envpack/. Running
+it again after a move relocates again; on an environment already relocated
+to where it is, it changes nothing.
 
-  --dry-run    plan and check everything, change nothing
-  -v           list every file relocated
-  --check      list files that still refer to an old prefix (exit 1 if any)
-  --manifest   summarise the manifest
+  -n, --dry-run    plan and check everything, change nothing (with -v, list
+                   the files that would change)
+  -v, --verbose    list every file relocated
+  --check          list files that still refer to an old prefix (exit 1 if
+                   any is loaded at run time; those left in static libraries,
+                   object files and other data not loaded are listed too)
+  --manifest       summarise the manifest
+  --version        print the version
+  -h, --help       print this help
 """
 
 /// Everything runs in a function: with no implicit _Concurrency import,
@@ -63,8 +70,14 @@ func main() -> Never {
     }
 
     let root = environmentRoot()
+    // Run from a folder that is not an environment (a copy of the helper
+    // somewhere else): say so plainly rather than that a manifest is missing.
+    if !isDirectory(joinPath(root, "conda-meta")) {
+        fail("\(root) is not a conda environment (it has no conda-meta/ folder): run the envpack-unpack inside an extracted environment, as ENV/bin/envpack-unpack")
+    }
     var relocator = Relocator(root: root, to: root)
     if verbose { relocator.log = { say($0) } }
+    relocator.warn = { say("envpack-unpack: warning: \($0)", to: 2) }
     // Fault injection for the tests: ENVPACK_KILL_AT=written:3 sends this
     // process SIGKILL right after the fourth file's new content is written.
     if let spec = getenv("ENVPACK_KILL_AT").map({ String(cString: $0) }) {
@@ -84,7 +97,14 @@ func main() -> Never {
         if !manifest.previousPrefixes.isEmpty { say("earlier prefixes: \(manifest.previousPrefixes.joined(separator: ", "))") }
         say("packages: \(manifest.packages.count)")
         say("prefix-bearing files: \(manifest.files.count)")
-        if let limit = manifest.longestAllowedPrefix { say("longest allowed prefix: \(limit) bytes") }
+        if let limit = manifest.longestAllowedPrefix {
+            let by = manifest.limitingFiles
+            say("longest allowed prefix: \(limit) bytes (set by \(by.prefix(5).joined(separator: ", "))\(by.count > 5 ? " and \(by.count - 5) more" : ""))")
+        }
+        let notLoaded = manifest.notLoadedFiles
+        if !notLoaded.isEmpty {
+            say("not loaded at run time (left where a longer prefix does not fit): \(notLoaded.count) file(s)")
+        }
         exit(0)
     }
 
@@ -93,11 +113,15 @@ func main() -> Never {
         if pathExists(joinPath(root, Journal.relativePath)) {
             say("a relocation was interrupted: run envpack-unpack to finish it"); problems += 1
         }
+        var left = 0
         for finding in staleReferences(root: root, manifest: manifest) {
-            say("\(finding.path): \(finding.occurrences) reference(s) to \(finding.prefix)")
-            problems += 1
+            say(finding.description)
+            if finding.left { left += 1 } else { problems += 1 }
         }
-        if problems == 0 { say("ok: nothing refers to an old prefix (\(manifest.files.count) files checked)") }
+        if problems == 0 {
+            say("ok: nothing refers to an old prefix where it is loaded at run time (\(manifest.files.count) files checked"
+                + (left > 0 ? "; \(left) left (not loaded at run time))" : ")"))
+        }
         exit(problems == 0 ? 0 : 1)
     }
 
@@ -108,8 +132,10 @@ func main() -> Never {
             exit(0)
         }
         if dryRun {
-            for file in plan.files {
-                say("would relocate \(file.file.path) (\(file.edits.count) change(s))")
+            if verbose {
+                for file in plan.files {
+                    say("would relocate \(file.file.path) (\(file.edits.count) change(s))")
+                }
             }
             say("dry run: \(plan.files.count) file(s) would be relocated from \(plan.from) to \(root)")
             exit(0)

@@ -47,6 +47,14 @@ struct InspectCommand: ParsableCommand {
         longest prefix:   \(m.longestAllowedPrefix.map { "\($0) bytes (binary files limit a destination to this)" } ?? "no limit (no binary file holds the prefix in loaded data)")
 
         """
+        let limiting = m.limitingFiles
+        if !limiting.isEmpty {
+            out += "  set by:         \(limiting.prefix(verbose ? limiting.count : 5).joined(separator: ", "))\(limiting.count > 5 && !verbose ? " and \(limiting.count - 5) more (-v lists all)" : "")\n"
+        }
+        let notLoaded = m.notLoadedFiles
+        if !notLoaded.isEmpty {
+            out += "not loaded:       \(notLoaded.count) file(s) hold the prefix where it is not loaded at run time: rewritten where the new prefix fits, else left (not loaded at run time): \(notLoaded.prefix(verbose ? notLoaded.count : 5).joined(separator: ", "))\(notLoaded.count > 5 && !verbose ? " and \(notLoaded.count - 5) more" : "")\n"
+        }
         if verbose {
             out += "\npackages:\n"
             for p in m.packages { out += "  \(p.name) \(p.version) \(p.build) \(p.channel)\n" }

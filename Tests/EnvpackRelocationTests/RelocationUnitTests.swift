@@ -76,8 +76,9 @@ import Glibc
         #expect(relocatedRPath("/old/lib:/home/conda/feedstock_root/build_artifacts/x/_build_env/lib", placeholder: "/old", objectDirectory: "lib")
                 == "$ORIGIN")
         #expect(relocatedRPath("$ORIGIN/../lib:/old/lib", placeholder: "/old", objectDirectory: "bin") == "$ORIGIN/../lib")
-        // A prefix that is only a string prefix of a component is not inside it.
-        #expect(relocatedRPath("/old2/lib", placeholder: "/old", objectDirectory: "bin") == "")
+        // A prefix that is only a string prefix of a component is not inside
+        // it; a system location outside the environment is kept.
+        #expect(relocatedRPath("/old2/lib", placeholder: "/old", objectDirectory: "bin") == "/old2/lib")
     }
 }
 

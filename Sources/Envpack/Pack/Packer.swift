@@ -116,6 +116,10 @@ public enum Packer {
             var relocator = Relocator(root: env.prefix, to: dest)
             relocator.requireWritable = false
             for plan in try relocator.plan(found).files { plans[plan.file.path] = plan }
+            // The bytecode of a source rewritten here would keep the old
+            // prefix (a same-length destination keeps the size): left out.
+            let rewritten = Set(plans.keys.filter { $0.hasSuffix(".py") })
+            if !rewritten.isEmpty { tree = tree.filter { bytecodeSource($0.path).map { !rewritten.contains($0) } ?? true } }
         }
 
         let clamp = options.mtime ?? defaultMtime(prefix: env.prefix)
@@ -129,7 +133,8 @@ public enum Packer {
                                   earlierPrefixes: (earlier + PrefixSpellings.historyPrefixes(prefix: env.prefix))
                                     .filter { $0 != spellings.effective }.uniqued(),
                                   manifestPrefixes: earlier,
-                                  alternates: spellings.alternates)
+                                  alternates: spellings.alternates,
+                                  changedByEnvpack: changedByEnvpack(env.prefix))
             var summary = try writeEntries(tree, context: context, plans: plans, helper: helper, clamp: clamp,
                                            writer: writer, options: options, outputName: output.displayPath,
                                            warnings: &warnings)
@@ -164,6 +169,16 @@ public enum Packer {
         return manifest.previousPrefixes + [manifest.prefix]
     }
 
+    /// From the environment's own manifest: files envpack changed that hold
+    /// no prefix now (an RPATH it rewrote, a `#!/usr/bin/env` line it wrote).
+    static func changedByEnvpack(_ prefix: String) -> [String: PrefixFile] {
+        guard let text = try? String(contentsOfFile: prefix + "/" + Manifest.relativePath, encoding: .utf8),
+              let manifest = try? Manifest(parsing: text) else { return [:] }
+        var result: [String: PrefixFile] = [:]
+        for file in manifest.files where file.offsets.isEmpty { result[file.path] = file }
+        return result
+    }
+
     struct Context {
         var env: CondaEnvironment
         /// The prefix the files hold.
@@ -177,6 +192,8 @@ public enum Packer {
         var manifestPrefixes: [String]
         /// Other spellings of the environment's path, looked for too.
         var alternates: [String]
+        /// Files envpack changed that hold no prefix now.
+        var changedByEnvpack: [String: PrefixFile] = [:]
     }
 
     /// The default mtime clamp: when conda last changed the environment.
@@ -320,6 +337,7 @@ public enum Packer {
         // the history of the environment where it was built, as conda does.
         let scan = PrefixScanner.isScanned(entry.path)
         var detector = PrefixDetector(prefix: prefix, placeholder: plan == nil ? managed?.entry.prefixPlaceholder : nil)
+        detector.knownOldPrefixes = context.earlierPrefixes
         // The other spelling of the path (through a symlink, or resolved),
         // which files installed through it hold.
         var alternates = scan ? context.alternates.map { StreamingMatcher(needle: Array($0.utf8)) } : []
@@ -331,7 +349,8 @@ public enum Packer {
             try streamEdited(fd: fd, size: entry.status.size, edits: edits, path: full, buffer: buffer,
                              input: { chunk in
                                  hasher?.update(bufferPointer: chunk)
-                                 if firstChunk, replacing != nil, let undo = TrampolineUndo.originalLine(head: chunk) {
+                                 if firstChunk, replacing != nil, let undo = TrampolineUndo.originalLine(head: chunk,
+                                        envShebang: context.changedByEnvpack[entry.path]?.originalShebang.map { context.prefix + $0 }) {
                                      // A trampoline envpack wrote: hash the line it replaced.
                                      undo.line.withUnsafeBytes { replacing?.update($0) }
                                      replacing?.update(UnsafeRawBufferPointer(rebasing: chunk[undo.consumed...]))
@@ -382,7 +401,7 @@ public enum Packer {
         if let check {
             let installDigests = installHashers.indices.map { installHashers[$0].finalize() }
             changed = !check.unchanged(size: entry.status.size, rawDigest: rawDigest, replacedDigest: replacedDigest,
-                                       installPrefixDigests: installDigests, holdsPrefix: file != nil || plan != nil, isBinary: detector.isELF || file?.mode == .binary)
+                                       installPrefixDigests: installDigests, holdsPrefix: file != nil || plan != nil || context.changedByEnvpack[entry.path] != nil, isBinary: detector.isELF || file?.mode == .binary)
         }
         return (file, changed, size)
     }

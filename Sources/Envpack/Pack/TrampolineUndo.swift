@@ -10,7 +10,15 @@ enum TrampolineUndo {
     /// The original `#!INTERPRETER[ ARGUMENT]` line for a file that starts
     /// with one of envpack's trampolines, and how many bytes of the head the
     /// trampoline takes (the newline after it is not part of either).
-    static func originalLine(head: UnsafeRawBufferPointer) -> (line: [UInt8], consumed: Int)? {
+    static func originalLine(head: UnsafeRawBufferPointer, envShebang: String? = nil) -> (line: [UInt8], consumed: Int)? {
+        // A `#!/usr/bin/env NAME` line envpack wrote for an interpreter the
+        // environment lacks; the manifest names the line it replaced.
+        if let envShebang, let (interpreter, argument) = parseShebang(Array(("#!" + envShebang).utf8)) {
+            let bytes = Array(EnvpackRelocation.envShebang(interpreter: interpreter, argument: argument).utf8)
+            if bytes.count < head.count, head.starts(with: bytes), head[bytes.count] == 0x0a {
+                return (Array(("#!" + envShebang).utf8), bytes.count)
+            }
+        }
         let start = Array("#!/bin/sh\n".utf8)
         guard head.count > start.count, head.starts(with: start) else { return nil }
         let text = String(decoding: head.prefix(8192), as: UTF8.self)

@@ -11,8 +11,12 @@ import Glibc
 extension Manifest {
     /// Parses the manifest read from `fd` in chunks, so memory holds the
     /// parsed entries but never the whole text.
-    static func load(fd: Int32, path: String) throws(RelocationError) -> Manifest {
+    /// `onDisk` says why a listed path is not a regular file of the
+    /// environment (nil when it is); a line naming such a path is refused as
+    /// it is read, so memory only ever holds entries for files that exist.
+    static func load(fd: Int32, path: String, onDisk: ((String) -> String?)? = nil) throws(RelocationError) -> Manifest {
         var parser = ManifestParser()
+        parser.onDisk = onDisk
         // A first pass counts the lines: too many is refused before any
         // entry is allocated, and the entries' storage is reserved once.
         var lines = 0
@@ -98,6 +102,9 @@ struct ManifestParser {
     var expectedRecords = 0
     /// One copy of each placeholder string, shared by every entry.
     var placeholders: [String: String] = [:]
+    /// Checks each listed path against the environment as it is read (see
+    /// `Manifest.load`).
+    var onDisk: ((String) -> String?)? = nil
 
     mutating func consume<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws(ManifestError) {
         lineNumber += 1
@@ -124,7 +131,7 @@ struct ManifestParser {
         }
         func safePath(_ i: Int) throws(ManifestError) -> String {
             let path = try field(i)
-            if let reason = unsafePathReason(path) {
+            if let reason = unsafePathReason(path) ?? onDisk?(path) {
                 throw ManifestError(line: lineNumber, reason: "refused path '\(escapeField(path))': \(reason)")
             }
             return path

@@ -132,7 +132,17 @@ public struct Relocator {
         guard Int(opened.status.st_size) <= ManifestLimits.maxBytes else {
             throw .badManifest("\(path): \(opened.status.st_size) bytes, more than the \(ManifestLimits.maxBytes) a manifest may have")
         }
-        return try Manifest.load(fd: opened.fd, path: path)
+        // Every listed file must be a regular file of the environment: a
+        // manifest naming files that are not there is refused at its first
+        // such line, before it can fill memory with entries.
+        let root = self.root
+        return try Manifest.load(fd: opened.fd, path: path) { relative in
+            let parent: RootedName
+            do throws(FileIOError) { parent = try openParent(root: root, relative: relative) } catch { return error.reason }
+            defer { parent.close() }
+            guard let st = statAt(parent.directory, parent.name) else { return "not in the environment" }
+            return (st.st_mode & S_IFMT) == S_IFREG ? nil : "\(fileTypeName(st.st_mode)), not a regular file"
+        }
     }
 
     // MARK: Plan and preflight

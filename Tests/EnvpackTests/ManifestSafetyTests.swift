@@ -179,6 +179,38 @@ import Testing
         }
     }
 
+    // MARK: Size guards: a huge manifest does not fill memory
+
+    /// A million `file` lines naming files that are not in the environment:
+    /// refused at the first of them, with memory far below what holding a
+    /// million entries takes (about 290 MB before this check).
+    @Test func millionLineManifestIsRefusedWithBoundedMemory() throws {
+        let dir = try TestSupport.temporaryDirectory("mbig")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (archive, _) = try packDemo(dir)
+        let root = dir + "/env"
+        try extract(archive, to: root)
+        let manifestPath = root + "/" + Manifest.relativePath
+        let original = try String(contentsOfFile: manifestPath, encoding: .utf8)
+        let head = original.split(separator: "\n").prefix { !$0.hasPrefix("file\t") }.joined(separator: "\n")
+        var text = head + "\n"
+        text.reserveCapacity(110 << 20)
+        for i in 0..<1_000_000 {
+            text += "file\tlib/gone/f\(i).so\tbinary\telf,managed\t/opt/old-prefix\t16,4096,65536\t-\t-\n"
+        }
+        try text.write(toFile: manifestPath, atomically: false, encoding: .utf8)
+        let firstFileLine = head.split(separator: "\n").count + 1
+        for args in [[root + "/bin/envpack-unpack", "--dry-run"], [TestSupport.envpackBinary, "relocate", "--dry-run", root]] {
+            let r = try TestSupport.run("/usr/bin/time", ["-f", "maxrss %M"] + args)
+            let lines = r.stderr.split(separator: "\n")
+            let rss = lines.last.flatMap { $0.hasPrefix("maxrss ") ? Int($0.dropFirst(7)) : nil } ?? Int.max
+            let message = lines.dropLast().filter { !$0.hasPrefix("Command exited with non-zero status") }.joined(separator: "\n")
+            #expect(r.status == 1, "\(args): status \(r.status) \(message)")
+            #expect(oneLine(message) && message.contains("line \(firstFileLine)") && message.contains("lib/gone/f0.so"), "\(message)")
+            #expect(rss < 64 * 1024, "\(args): peak RSS \(rss) KB for a refused 1M-line manifest")
+        }
+    }
+
     // MARK: Item 10: crafted numbers
 
     @Test func craftedNumbersGiveOneLineErrors() throws {

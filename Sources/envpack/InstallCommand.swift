@@ -84,6 +84,7 @@ struct InstallCommand: ParsableCommand {
         options.compilePyc = compilePyc
         options.runLinkScripts = runLinkScripts
         options.quiet = quiet
+        options.progress = TerminalProgress.standardError()
         options.downloadLimits.connectTimeout = connectTimeout
         options.downloadLimits.lowSpeedLimit = lowSpeedLimit
         options.downloadLimits.lowSpeedTime = lowSpeedTime

@@ -95,9 +95,13 @@ final class Reports: @unchecked Sendable {
         var install = InstallOptions(specPath: fixtures + "/specs/demo.txt", prefix: work + "/installed")
         install.pkgsDir = work + "/pkgs"
         install.offline = true
-        install.quiet = true
+        let fetchReports = Reports()
+        install.progress = { fetchReports.add($0) }
         let installed = try Installer.install(install)
         #expect(installed.packages > 0)
+        // Progress goes to the callback (never drawn by the library).
+        #expect(fetchReports.all.last?.finished == true && fetchReports.all.last?.label == "fetching")
         #expect(FileManager.default.fileExists(atPath: work + "/installed/conda-meta/history"))
     }
 }
+

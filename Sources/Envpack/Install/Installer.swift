@@ -23,6 +23,9 @@ public struct InstallOptions: Sendable {
     public var compilePyc = false
     public var runLinkScripts = false
     public var quiet = false
+    /// Where fetch progress goes (the CLI draws it on standard error); none
+    /// by default, and none when `quiet`.
+    public var progress: ProgressHandler? = nil
     /// Connect timeout and low-speed limit of downloads.
     public var downloadLimits = DownloadLimits()
     /// The command line, for conda-meta/history.
@@ -62,7 +65,8 @@ public enum Installer {
 
         // Fetch, verify and extract, holding the cache lock.
         let cache = try PackageCache(directory: options.pkgsDir)
-        let progress = Progress(label: "fetching", totalFiles: entries.count, totalBytes: 0, quiet: options.quiet)
+        let progress = Progress(label: "fetching", unit: "files", total: entries.count, totalBytes: nil,
+                                handler: options.quiet ? nil : options.progress)
         let packages: [(FetchedPackage, PackageContents)] = try cache.withLock {
             for path in cache.reclaimLeftovers() { log("note: removed \(path), left by an envpack run that was killed") }
             let fetched = try cache.fetch(entries, offline: options.offline, limits: options.downloadLimits, progress: progress)

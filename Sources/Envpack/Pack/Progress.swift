@@ -1,7 +1,6 @@
 // Progress of a pack, unpack or fetch, reported to a callback the library's
 // user supplies (the CLI's draws one line on standard error; a host
-// application shows it however it likes). The library itself never draws,
-// except through the legacy `quiet:` initializer that `install` still uses.
+// application shows it however it likes). The library itself never draws.
 //
 // Terms, used the same way in the display, the summaries and inspect:
 // - entries: members of an archive (files, folders, symlinks, hardlinks);
@@ -114,14 +113,6 @@ public final class Progress: @unchecked Sendable {
         self.totalBytes = totalBytes
         self.input = input
         self.handler = handler
-    }
-
-    /// The earlier form: draws on standard error when it is a terminal
-    /// and `quiet` is false.
-    public convenience init(label: String, totalFiles: Int, totalBytes: Int, quiet: Bool) {
-        self.init(label: label, unit: "files", total: totalFiles > 0 ? totalFiles : nil,
-                  totalBytes: totalBytes > 0 ? totalBytes : nil,
-                  handler: quiet ? nil : TerminalProgress.standardError())
     }
 
     public func advance(files: Int = 0, bytes: Int = 0) {

@@ -25,6 +25,8 @@ let package = Package(
                        providers: [.apt(["liblzma-dev"])]),
         .systemLibrary(name: "CElf", pkgConfig: "libelf",
                        providers: [.apt(["libelf-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
 
         // The relocation engine and the manifest format. Foundation-free, so
         // the static unpack helper can carry it and stay small.
@@ -34,7 +36,7 @@ let package = Package(
         // Everything else: the conda model, scanning, archive I/O, packing,
         // installing.
         .target(name: "Envpack", dependencies: [
-            "EnvpackRelocation", "CArchive", "CZstd", "CLZMA", "CSupport",
+            "EnvpackRelocation", "CArchive", "CZstd", "CLZMA", "CZlib", "CSupport",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 

@@ -45,7 +45,7 @@ struct PackCommand: ParsableCommand {
     @Option(parsing: .singleValue, help: ArgumentHelp("Add back files matching this pattern (repeatable).", valueName: "pattern"))
     var include: [String] = []
 
-    @Option(name: [.customShort("j"), .customLong("n-threads")], help: "Compression threads (zstd, xz); -1 for all cores.")
+    @Option(name: [.customShort("j"), .customLong("n-threads")], help: "Compression threads (zstd, xz, gzip); -1 for all cores.")
     var threads: Int = -1
 
     @Option(help: "Compression level (zstd 1-19, default 3; gzip/bzip2/xz/zip 0-9).")

@@ -60,13 +60,34 @@ awk -v f="$floor" -v e="$ep" -v c="$cp" 'BEGIN {
 }'
 fi
 
-# tar.gz on threads, all at conda-pack's default level 4.
-measure "envpack tar.gz -j 1" "$OUT/gz1.tar.gz" \
-  "$ENVPACK" pack -q -p "$ENV" -o "$OUT/gz1.tar.gz" --force --compress-level 4 -j 1
-measure "envpack tar.gz -j 2" "$OUT/gz2.tar.gz" \
-  "$ENVPACK" pack -q -p "$ENV" -o "$OUT/gz2.tar.gz" --force --compress-level 4 -j 2
-measure "conda-pack tar.gz -j 2" "$OUT/cpgz2.tar.gz" \
-  "$VENV/bin/conda-pack" -q -p "$ENV" -o "$OUT/cpgz2.tar.gz" --force --compress-level 4 -j 2
+# tar.gz on threads, all at conda-pack's default level 4. The runs are
+# interleaved (one of each per round), so a change of load on a shared
+# machine hits the three alike. CPU is user + system time: on a busy machine
+# with autogroup scheduling a session gets one share however many threads
+# it runs, so only the wall times of a quiet machine show the speed-up.
+# once NAME OUTPUT CMD...: one run, wall time and peak RSS appended.
+once() {
+  local name=$1 output=$2; shift 2
+  rm -f "$output"
+  /usr/bin/time -f "%e %M %U %S" -o "$OUT/time" "$@" > /dev/null 2> "$OUT/err" || { cat "$OUT/err" >&2; echo "$name failed" >&2; exit 1; }
+  read -r t m u k < <(tail -1 "$OUT/time")
+  echo "$t" >> "$OUT/$name.times"; echo "$m" >> "$OUT/$name.rss"
+  awk -v u="$u" -v k="$k" 'BEGIN { printf "%.2f\n", u + k }' >> "$OUT/$name.cpu"
+  stat -c %s "$output" > "$OUT/$name.s"
+}
+for _ in $(seq "$RUNS"); do
+  once "envpack tar.gz -j 1" "$OUT/gz1.tar.gz" \
+    "$ENVPACK" pack -q -p "$ENV" -o "$OUT/gz1.tar.gz" --force --compress-level 4 -j 1
+  once "envpack tar.gz -j 2" "$OUT/gz2.tar.gz" \
+    "$ENVPACK" pack -q -p "$ENV" -o "$OUT/gz2.tar.gz" --force --compress-level 4 -j 2
+  once "conda-pack tar.gz -j 2" "$OUT/cpgz2.tar.gz" \
+    "$VENV/bin/conda-pack" -q -p "$ENV" -o "$OUT/cpgz2.tar.gz" --force --compress-level 4 -j 2
+done
+for name in "envpack tar.gz -j 1" "envpack tar.gz -j 2" "conda-pack tar.gz -j 2"; do
+  median < "$OUT/$name.times" > "$OUT/$name.t"
+  printf '%-34s %8.2f s %8d KB peak RSS %12d bytes  %6.2f s CPU  (runs: %s)\n' "$name" "$(cat "$OUT/$name.t")" \
+    "$(sort -n "$OUT/$name.rss" | tail -1)" "$(size "$name")" "$(median < "$OUT/$name.cpu")" "$(paste -sd' ' "$OUT/$name.times")"
+done
 cmp -s "$OUT/gz1.tar.gz" "$OUT/gz2.tar.gz" || { echo "envpack tar.gz -j 1 and -j 2 differ" >&2; exit 1; }
 awk -v t1="$(cat "$OUT/envpack tar.gz -j 1.t")" -v t2="$(cat "$OUT/envpack tar.gz -j 2.t")" \
     -v tc="$(cat "$OUT/conda-pack tar.gz -j 2.t")" -v s1="$(size "envpack tar.gz -j 1")" \

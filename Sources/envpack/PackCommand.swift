@@ -85,7 +85,7 @@ struct PackCommand: ParsableCommand {
     @Option(parsing: .singleValue, help: ArgumentHelp("Add back files matching this pattern (as --exclude; repeatable).", valueName: "pattern"))
     var include: [String] = []
 
-    @Option(name: [.customShort("j"), .customLong("n-threads")], parsing: .unconditional, help: ArgumentHelp("Compression threads (tar.zst, tar.xz, squashfs); -1 (the default) for all cores. 0 is an error.", valueName: "n"))
+    @Option(name: [.customShort("j"), .customLong("n-threads")], parsing: .unconditional, help: ArgumentHelp("Compression threads (tar.zst, tar.gz, tar.xz, squashfs; tar.gz gives the same bytes for any -j); -1 (the default) for all cores. 0 is an error.", valueName: "n"))
     var threads: Int = -1
 
     @Option(parsing: .unconditional, help: ArgumentHelp("""

@@ -19,6 +19,8 @@ public final class ArchiveWriter {
     private var failed = false
     /// For tar.zst: the compressor libarchive's output is fed through.
     private var zstd: ZstdCompressor? = nil
+    /// For tar.gz: the same, deflating blocks on `threads` threads.
+    private(set) var gzip: GzipCompressor? = nil
     /// The first error of the output callback, with its message intact.
     fileprivate var outputError: Error? = nil
     private var fd: Int32 = -1
@@ -54,9 +56,8 @@ public final class ArchiveWriter {
             archive_write_add_filter_none(a)
             zstd = try ZstdCompressor(fd: fd, level: level!, threads: threads, displayPath: displayPath)
         case .tarGzip:
-            archive_write_add_filter_gzip(a)
-            options.append("gzip:compression-level=\(level!)")
-            options.append("gzip:!timestamp")
+            archive_write_add_filter_none(a)
+            gzip = try GzipCompressor(fd: fd, level: level!, threads: threads, displayPath: displayPath)
         case .tarBzip2:
             archive_write_add_filter_bzip2(a)
             options.append("bzip2:compression-level=\(level!)")
@@ -74,8 +75,8 @@ public final class ArchiveWriter {
             throw EnvpackError.archive(path: displayPath, reason: "option \(option): \(message)")
         }
         // Output goes through our own callback so that a failed write keeps
-        // its errno message ("No space left on device"), and tar.zst goes
-        // through ZstdCompressor.
+        // its errno message ("No space left on device"), and tar.zst and
+        // tar.gz go through ZstdCompressor and GzipCompressor.
         self.fd = fd
         archive_write_set_bytes_per_block(a, 64 * 1024)
         let opened = archive_write_open2(a, Unmanaged.passUnretained(self).toOpaque(), nil, outputCallback, nil, nil)
@@ -130,13 +131,17 @@ public final class ArchiveWriter {
     public func finish() throws {
         try check(archive_write_close(archive), what: "closing")
         try zstd?.finish()
+        try gzip?.finish()
     }
 
-    /// libarchive's output: through zstd for tar.zst, else straight out.
+    /// libarchive's output: through zstd for tar.zst, gzip for tar.gz,
+    /// else straight out.
     fileprivate func emit(_ bytes: UnsafeRawBufferPointer) -> Int {
         do {
             if let zstd {
                 try zstd.write(bytes)
+            } else if let gzip {
+                try gzip.write(bytes)
             } else {
                 try writeAll(fd: fd, bytes, displayPath: displayPath)
             }

@@ -25,7 +25,8 @@ struct InstallCommand: ParsableCommand {
         entries, or into the cache's .envpack/ folder. Every extracted file is checked \
         against the package's own info/paths.json. Downloads give up on a server that does \
         not connect within --connect-timeout, or sends fewer than --low-speed-limit bytes a \
-        second for --low-speed-time seconds.
+        second for --low-speed-time seconds, and refuse a package larger than \
+        --max-package-size or than the length its server announced.
         """
     )
 
@@ -65,10 +66,16 @@ struct InstallCommand: ParsableCommand {
     @Option(help: ArgumentHelp("... for this many seconds in a row (also the longest silence allowed). Each package is tried 3 times.", valueName: "SECONDS"))
     var lowSpeedTime = DownloadLimits().lowSpeedTime
 
+    @Option(help: ArgumentHelp("Refuse a download larger than this (bytes, or with K, M, G, T: powers of 1024). A server that announces more is refused before any byte is written.", valueName: "SIZE"))
+    var maxPackageSize = "\(DownloadLimits.defaultMaxPackageSize >> 30)G"
+
     func validate() throws {
         guard (1...3600).contains(connectTimeout) else { throw ValidationError("--connect-timeout must be 1 to 3600 seconds") }
         guard (0...(1 << 30)).contains(lowSpeedLimit) else { throw ValidationError("--low-speed-limit must be 0 to 1073741824 bytes a second") }
         guard (1...3600).contains(lowSpeedTime) else { throw ValidationError("--low-speed-time must be 1 to 3600 seconds") }
+        guard let size = DownloadLimits.parseSize(maxPackageSize), size > 0 else {
+            throw ValidationError("--max-package-size must be a size from 1 byte to 1024T (e.g. 500M, 8G), not \(maxPackageSize)")
+        }
     }
 
     func run() throws {
@@ -83,6 +90,7 @@ struct InstallCommand: ParsableCommand {
         options.downloadLimits.connectTimeout = connectTimeout
         options.downloadLimits.lowSpeedLimit = lowSpeedLimit
         options.downloadLimits.lowSpeedTime = lowSpeedTime
+        options.downloadLimits.maxPackageSize = DownloadLimits.parseSize(maxPackageSize) ?? DownloadLimits.defaultMaxPackageSize
         options.commandLine = (["envpack"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         let summary = try Installer.install(options) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))

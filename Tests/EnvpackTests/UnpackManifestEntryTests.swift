@@ -43,6 +43,15 @@ import Testing
         try #require(r.status == 0, "python: \(r.stderr)")
     }
 
+    /// The edit that puts every entry (and hardlink target) below env/.
+    /// (A pax header's path would override the new name: tarfile writes a
+    /// fresh one when the name needs it.)
+    static let underEnv = """
+        m.pax_headers.pop('path', None); m.pax_headers.pop('linkpath', None)
+        m.name = 'env/' + name
+        if m.islnk(): m.linkname = 'env/' + m.linkname.removeprefix('./')
+        """
+
     /// Unpacks `archive` into `dir/dest`, expecting a one-line refusal that
     /// holds every string of `expected`, no DEST and no staging folder left.
     static func expectRefused(_ archive: String, dir: String, _ expected: [String],
@@ -69,11 +78,11 @@ import Testing
         try Self.craft(archive, dir + "/link.tar",
                        extra: "add('conda-meta/envpack/journal', type=tarfile.SYMTYPE, linkname='/etc/passwd')")
         try Self.expectRefused(dir + "/link.tar", dir: dir, ["conda-meta/envpack/journal"])
-        try Self.craft(archive, dir + "/arcroot.tar", edit: "m.name = 'env/' + name",
+        try Self.craft(archive, dir + "/arcroot.tar", edit: Self.underEnv,
                        extra: "add('env/conda-meta/envpack/journal', b'\(journal)')")
         try Self.expectRefused(dir + "/arcroot.tar", dir: dir, ["env/conda-meta/envpack/journal"])
 
-        try Self.craft(archive, dir + "/plain.tar", edit: "m.name = 'env/' + name")
+        try Self.craft(archive, dir + "/plain.tar", edit: Self.underEnv)
         let ok = try TestSupport.envpack(["unpack", "-q", dir + "/plain.tar", dir + "/dest"])
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(FileManager.default.fileExists(atPath: dir + "/dest/env/conda-meta/envpack/manifest.tsv"))
@@ -108,7 +117,7 @@ import Testing
         try Self.craft(archive, dir + "/meta.tar", edit: "skip = name == 'conda-meta' or name.startswith('conda-meta/')",
                        extra: "add('conda-meta', type=tarfile.SYMTYPE, linkname='\(outside)/conda-meta')")
         try Self.expectRefused(dir + "/meta.tar", dir: dir, ["entry conda-meta", "symlink"])
-        #expect(SafetySupport.differences(snapshot, try SafetySupport.snapshot(outside)).isEmpty,
-                "\(SafetySupport.differences(snapshot, try SafetySupport.snapshot(outside)).prefix(5))")
+        let changes = SafetySupport.differences(snapshot, try SafetySupport.snapshot(outside))
+        #expect(changes.isEmpty, "\(changes.prefix(5))")
     }
 }

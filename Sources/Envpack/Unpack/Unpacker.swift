@@ -55,10 +55,18 @@ public enum Unpacker {
         let entries = try SafeExtractor.extract(archive: options.archive, into: staging,
                                                 sameOwner: options.sameOwner, progress: progress)
         progress.finish()
+        try refuseLinkedManifestOrJournal(in: staging, archive: options.archive)
 
         // The environment is the staging folder itself, or its one folder
         // when the archive was packed with --arcroot.
-        let arcroot = try environmentFolder(in: staging, archive: options.archive)
+        var arcroot = ""
+        if !FileManager.default.fileExists(atPath: staging + "/" + Manifest.relativePath) {
+            let items = (try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []
+            guard items.count == 1, FileManager.default.fileExists(atPath: staging + "/" + items[0] + "/" + Manifest.relativePath) else {
+                throw EnvpackError.archive(path: options.archive, reason: "no \(Manifest.relativePath) inside: not an envpack archive")
+            }
+            arcroot = items[0]
+        }
         let root = arcroot.isEmpty ? staging : staging + "/" + arcroot
         let target = arcroot.isEmpty ? finalPath : finalPath + "/" + arcroot
         var relocator = Relocator(root: root, to: target)
@@ -69,48 +77,42 @@ public enum Unpacker {
         return UnpackSummary(environment: target, entries: entries, relocatedFiles: plan.files.count, from: plan.from)
     }
 
-    /// Where the manifest is: "" (the archive's top) or the archive's one
-    /// top folder (--arcroot). Seen with lstat, never through a symlink: a
-    /// manifest, or a folder on its way, that is a symlink or not a regular
-    /// file is refused, naming the entry. So is a relocation journal: an
-    /// archive of a half-relocated environment (pack refuses those) or a
-    /// crafted one, whose journal would steer the relocation.
-    static func environmentFolder(in staging: String, archive: String) throws -> String {
+    /// Runs before the manifest is looked for, at the archive's top and
+    /// below its one top folder (--arcroot), with lstat, never through a
+    /// symlink: a symlink on the way to the manifest, or a manifest that is
+    /// a symlink or not a regular file, is refused naming the entry (the
+    /// relocation would otherwise work on what it points to, outside DEST);
+    /// so is a relocation journal, the mark of a half-relocated environment
+    /// (pack refuses those) or a crafted archive, whose journal would steer
+    /// the relocation.
+    static func refuseLinkedManifestOrJournal(in staging: String, archive: String) throws {
         func refuse(_ entry: String, _ why: String) -> EnvpackError {
             .archive(path: archive, reason: "refusing entry \(entry): \(why)")
         }
-        /// Whether the manifest is at `relative` (lstat, component by
-        /// component): a symlink on the way or at the end is refused, and
-        /// so is a manifest that is not a regular file.
-        func manifest(at relative: String) throws -> Bool {
+        var roots = [""]
+        let items = (try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []
+        if items.count == 1 { roots.append(items[0]) }
+        for root in roots {
+            let manifest = root.isEmpty ? Manifest.relativePath : root + "/" + Manifest.relativePath
+            let parts = manifest.split(separator: "/").map(String.init)
             var walked = ""
-            let parts = relative.split(separator: "/").map(String.init)
-            for (i, part) in parts.enumerated() {
+            walk: for (i, part) in parts.enumerated() {
                 walked = walked.isEmpty ? part : walked + "/" + part
-                guard let status = FileStatus.lstat(staging + "/" + walked) else { return false }
+                guard let status = FileStatus.lstat(staging + "/" + walked) else { break walk }
                 let last = i == parts.count - 1
                 switch (status.kind, last) {
                 case (.directory, false), (.regular, true): continue
-                case (.symlink, false): throw refuse(walked, "a symlink on the way to the manifest (\(relative))")
+                case (.symlink, false): throw refuse(walked, "a symlink on the way to the manifest (\(manifest))")
                 case (.symlink, true): throw refuse(walked, "the manifest is a symlink, not a regular file")
                 case (_, true): throw refuse(walked, "the manifest is not a regular file")
-                case (_, false): return false
+                case (_, false): break walk
                 }
             }
-            return true
-        }
-        var arcroot = ""
-        if try !manifest(at: Manifest.relativePath) {
-            let items = (try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []
-            guard items.count == 1, try manifest(at: items[0] + "/" + Manifest.relativePath) else {
-                throw EnvpackError.archive(path: archive, reason: "no \(Manifest.relativePath) inside: not an envpack archive")
+            // Its folders were just seen not to be symlinks (or it is not there).
+            let journal = root.isEmpty ? Journal.relativePath : root + "/" + Journal.relativePath
+            if FileStatus.lstat(staging + "/" + journal) != nil {
+                throw refuse(journal, "the archive holds a relocation journal: it was packed from a half-relocated environment, or crafted; finish the relocation there (envpack relocate) and pack it again")
             }
-            arcroot = items[0]
         }
-        let journal = arcroot.isEmpty ? Journal.relativePath : arcroot + "/" + Journal.relativePath
-        if FileStatus.lstat(staging + "/" + journal) != nil {
-            throw refuse(journal, "the archive holds a relocation journal: it was packed from a half-relocated environment, or crafted; finish the relocation there (envpack relocate) and pack it again")
-        }
-        return arcroot
     }
 }

@@ -10,7 +10,8 @@ struct InstallCommand: ParsableCommand {
         discussion: """
         The spec is conda's explicit format (conda list --explicit --md5|--sha256, or \
         envpack export): package URLs (http, https, file://) or paths, each optionally \
-        followed by #md5 or #sha256. Every package is verified before use and kept, with its \
+        followed by #md5 or #sha256. Every package is verified before use (a download larger \
+        than --max-package-size, or than the length its server announced, is refused) and kept, with its \
         extracted form, in the package cache. Packages are hardlinked from the cache when it \
         shares the prefix's filesystem, else copied; files with a prefix placeholder are \
         written for PREFIX (text, binary with NUL padding, shebangs); noarch: python packages \
@@ -25,8 +26,7 @@ struct InstallCommand: ParsableCommand {
         entries, or into the cache's .envpack/ folder. Every extracted file is checked \
         against the package's own info/paths.json. Downloads give up on a server that does \
         not connect within --connect-timeout, or sends fewer than --low-speed-limit bytes a \
-        second for --low-speed-time seconds, and refuse a package larger than \
-        --max-package-size or than the length its server announced.
+        second for --low-speed-time seconds.
         """
     )
 

@@ -10,7 +10,8 @@ struct InstallCommand: ParsableCommand {
         discussion: """
         The spec is conda's explicit format (conda list --explicit --md5|--sha256, or \
         envpack export): package URLs (http, https, file://) or paths, each optionally \
-        followed by #md5 or #sha256. Every package is verified before use and kept, with its \
+        followed by #md5 or #sha256. Every package is verified before use (a download larger \
+        than --max-package-size, or than the length its server announced, is refused) and kept, with its \
         extracted form, in the package cache. Packages are hardlinked from the cache when it \
         shares the prefix's filesystem, else copied; files with a prefix placeholder are \
         written for PREFIX (text, binary with NUL padding, shebangs); noarch: python packages \
@@ -69,10 +70,16 @@ struct InstallCommand: ParsableCommand {
     @Option(help: ArgumentHelp("... for this many seconds in a row (also the longest silence allowed). Each package is tried 3 times.", valueName: "SECONDS"))
     var lowSpeedTime = DownloadLimits().lowSpeedTime
 
+    @Option(help: ArgumentHelp("Refuse a download larger than this (bytes, or with K, M, G, T: powers of 1024). A server that announces more is refused before any byte is written.", valueName: "SIZE"))
+    var maxPackageSize = "\(DownloadLimits.defaultMaxPackageSize >> 30)G"
+
     func validate() throws {
         guard (1...3600).contains(connectTimeout) else { throw ValidationError("--connect-timeout must be 1 to 3600 seconds") }
         guard (0...(1 << 30)).contains(lowSpeedLimit) else { throw ValidationError("--low-speed-limit must be 0 to 1073741824 bytes a second") }
         guard (1...3600).contains(lowSpeedTime) else { throw ValidationError("--low-speed-time must be 1 to 3600 seconds") }
+        guard let size = DownloadLimits.parseSize(maxPackageSize), size > 0 else {
+            throw ValidationError("--max-package-size must be a size from 1 byte to 1024T (e.g. 500M, 8G), not \(maxPackageSize)")
+        }
     }
 
     func run() throws {
@@ -88,6 +95,7 @@ struct InstallCommand: ParsableCommand {
         options.downloadLimits.connectTimeout = connectTimeout
         options.downloadLimits.lowSpeedLimit = lowSpeedLimit
         options.downloadLimits.lowSpeedTime = lowSpeedTime
+        options.downloadLimits.maxPackageSize = DownloadLimits.parseSize(maxPackageSize) ?? DownloadLimits.defaultMaxPackageSize
         options.commandLine = (["envpack"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         let summary = try Installer.install(options) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))

@@ -282,8 +282,8 @@ public final class PackageCache: Sendable {
         let owned = try OwnedFolder(in: directory, kind: "extract")
         defer { owned.release() }
         do {
-            try PackageArchive.extract(package.archivePath, into: owned.path)
-            try PackageVerifier.verifyFiles(in: owned.path, package: package.entry.fileName)
+            let written = try PackageArchive.extract(package.archivePath, into: owned.path)
+            try PackageVerifier.verifyFiles(in: owned.path, package: package.entry.fileName, written: written)
             try CondaCacheEntry.writeRepodataRecord(in: owned.path, package: package)
             unlink(owned.path + "/" + Self.markerName)  // a package may carry one; it is not trusted
             try writeNewFile(owned.path + "/" + Self.markerName, Array("\(package.sha256) \(package.md5)\n".utf8), mode: 0o644)

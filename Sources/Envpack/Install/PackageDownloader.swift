@@ -5,6 +5,10 @@
 // give up on servers that stall or trickle; each failure is one line in
 // plain words naming the URL. $http_proxy, $https_proxy and $no_proxy are
 // honoured, as they were when downloads went through libcurl.
+// A hostile server must not fill the disk: a body is refused as soon as it
+// passes the Content-Length the server announced, or the size cap
+// (`--max-package-size`); an announced length above the cap is refused
+// before any of the body is written.
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -24,8 +28,33 @@ public struct DownloadLimits: Sendable {
     public var lowSpeedTime = 30
     /// Tries per package (the first and the retries).
     public var attempts = 3
+    /// The largest package archive a server may send, in bytes.
+    public var maxPackageSize = DownloadLimits.defaultMaxPackageSize
+    /// 8 GiB: conda packages of more than a few GiB are rare.
+    public static let defaultMaxPackageSize = 8 << 30
 
     public init() {}
+
+    /// A byte count as `--max-package-size` takes it: a number, optionally
+    /// followed by K, M, G or T (powers of 1024; "KiB", "MB" and co. too).
+    /// nil for anything else, or above 2^50.
+    public static func parseSize(_ text: String) -> Int? {
+        var digits = Substring(text.trimmingCharacters(in: .whitespaces))
+        var unit = 1
+        let units: [(String, Int)] = [("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)]
+        for suffix in ["IB", "B"] where digits.uppercased().hasSuffix(suffix) && digits.count > suffix.count {
+            digits = digits.dropLast(suffix.count)
+            break
+        }
+        if let last = digits.last, let (_, factor) = units.first(where: { $0.0 == last.uppercased() }) {
+            unit = factor
+            digits = digits.dropLast()
+        }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(digits) else { return nil }
+        let (bytes, overflow) = value.multipliedReportingOverflow(by: unit)
+        guard !overflow, bytes <= 1 << 50 else { return nil }
+        return bytes
+    }
 }
 
 /// Why one download attempt failed, in plain words, and whether another
@@ -95,7 +124,7 @@ final class PackageDownloader: @unchecked Sendable {
         do { request = try HTTPClient.Request(url: url.absoluteString) } catch {
             return .failure(DownloadFailure(message: "not a URL envpack can download", retry: false))
         }
-        let delegate = FileWritingDelegate(fd: fd, path: path)
+        let delegate = FileWritingDelegate(fd: fd, path: path, cap: max(0, limits.maxPackageSize))
         let task = client(for: url).execute(request: request, delegate: delegate)
         let window = max(1, limits.lowSpeedTime), limit = max(0, limits.lowSpeedLimit)
         // Once a second, on the event loop: too few bytes over the window ends it.
@@ -149,19 +178,25 @@ final class PackageDownloader: @unchecked Sendable {
     }
 }
 
-/// Writes the body of a 2xx answer to the file as it arrives and counts
-/// the bytes for the low-speed check.
+/// Writes the body of a 2xx answer to the file as it arrives, never more
+/// than the announced length or the cap, and counts the bytes for the
+/// low-speed check.
 private final class FileWritingDelegate: HTTPClientResponseDelegate, @unchecked Sendable {
     typealias Response = Int
     let fd: Int32
     let path: String
+    /// The most bytes accepted (`--max-package-size`).
+    let cap: Int
     private let lock = NSLock()
     private var received = 0
+    /// The Content-Length of the answer, when it gave one.
+    private var announced: Int? = nil
     private var samples: [(time: NIODeadline, bytes: Int)] = [(NIODeadline.now(), 0)]
 
-    init(fd: Int32, path: String) {
+    init(fd: Int32, path: String, cap: Int) {
         self.fd = fd
         self.path = path
+        self.cap = cap
     }
 
     func didReceiveHead(task: HTTPClient.Task<Int>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
@@ -171,21 +206,50 @@ private final class FileWritingDelegate: HTTPClientResponseDelegate, @unchecked 
                 message: "the server answered HTTP \(code) \(head.status.reasonPhrase)",
                 retry: code >= 500 || code == 429 || code == 408))
         }
+        let lengths = head.headers["Content-Length"]
+        if let text = lengths.first {
+            // Several lengths that disagree, or one that is no number, are
+            // no promise at all: refused as a broken answer.
+            guard lengths.allSatisfy({ $0 == text }),
+                  let length = Int(text.trimmingCharacters(in: .whitespaces)), length >= 0 else {
+                return task.eventLoop.makeFailedFuture(DownloadFailure(message: "the server sent an invalid Content-Length (\(lengths.joined(separator: ", ").prefix(80)))", retry: false))
+            }
+            if length > cap {
+                return task.eventLoop.makeFailedFuture(DownloadFailure(
+                    message: "the server announces \(length) bytes, more than the \(cap) allowed (see --max-package-size)", retry: false))
+            }
+            lock.lock(); announced = length; lock.unlock()
+        }
         return task.eventLoop.makeSucceededVoidFuture()
     }
 
     func didReceiveBodyPart(task: HTTPClient.Task<Int>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        lock.lock()
+        let total = received + buffer.readableBytes
+        let announced = self.announced
+        lock.unlock()
+        if let announced, total > announced {
+            return task.eventLoop.makeFailedFuture(DownloadFailure(
+                message: "the server sent more than the \(announced) bytes it announced (Content-Length)", retry: false))
+        }
+        if total > cap {
+            return task.eventLoop.makeFailedFuture(DownloadFailure(
+                message: "the server sent more than the \(cap) bytes allowed (see --max-package-size)", retry: false))
+        }
         do {
             try buffer.withUnsafeReadableBytes { try writeAll(fd: fd, $0, displayPath: path) }
         } catch {
             return task.eventLoop.makeFailedFuture(DownloadFailure(message: "cannot store the download: \(error)", retry: false))
         }
-        lock.lock(); received += buffer.readableBytes; lock.unlock()
+        lock.lock(); received = total; lock.unlock()
         return task.eventLoop.makeSucceededVoidFuture()
     }
 
     func didFinishRequest(task: HTTPClient.Task<Int>) throws -> Int {
         lock.lock(); defer { lock.unlock() }
+        if let announced, received != announced {
+            throw DownloadFailure(message: "the server sent \(received) of the \(announced) bytes it announced (Content-Length)", retry: true)
+        }
         return received
     }
 

@@ -4,19 +4,26 @@
 // damaged extraction (envpack's or conda's) from a good one. A package
 // without paths.json (the old format) carries no hashes: only presence is
 // checked.
+// Types, sizes and the folders on the way are always checked on disk
+// (lstat). The sha256 of a file envpack has just extracted comes from the
+// extraction itself (`written`: DiskWriter hashed the bytes it wrote into
+// a fresh folder, where nothing else can have replaced them); any other
+// file (a folder conda extracted, a file with holes, a hardlink to the
+// other tarball of a .conda) is read back and hashed.
 import EnvpackRelocation
 import Foundation
 
 enum PackageVerifier {
     /// Throws naming the package and the first file that does not match.
-    static func verifyFiles(in folder: String, package: String) throws {
-        if let problem = firstMismatch(in: folder) {
+    static func verifyFiles(in folder: String, package: String, written: [String: FileDigest] = [:]) throws {
+        if let problem = firstMismatch(in: folder, written: written) {
             throw EnvpackError.malformedFile(path: package, reason: "\(problem); the package is damaged, refusing it")
         }
     }
 
     /// The first difference between the folder and its paths.json, in words.
-    static func firstMismatch(in folder: String) -> String? {
+    /// `written`: what an extraction into `folder` wrote (see above).
+    static func firstMismatch(in folder: String, written: [String: FileDigest] = [:]) -> String? {
         let paths: [PathEntry]
         do { paths = try PackageInfo.paths(infoDirectory: URL(fileURLWithPath: folder + "/info")) } catch {
             return "its info/paths.json cannot be read (\(error))"
@@ -53,6 +60,12 @@ enum PackageVerifier {
                 guard status.kind == .regular else { return "\(entry.path) is not a regular file" }
                 if let size = entry.sizeInBytes, size != Int(status.size) {
                     return "file \(entry.path) has \(status.size) bytes, info/paths.json says \(size)"
+                }
+                if let digest = written[entry.path], digest.size == status.size {
+                    if digest.sha256 != expected.lowercased() {
+                        return "file \(entry.path) has sha256 \(digest.sha256), info/paths.json says \(expected.lowercased())"
+                    }
+                    continue
                 }
                 toHash.append((path, entry.path, expected.lowercased()))
             }

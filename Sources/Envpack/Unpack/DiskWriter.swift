@@ -15,10 +15,20 @@
 // set-id bits) and times are set on the open descriptor. Folders get their
 // own mode and time last, deepest first, so a read-only folder can still be
 // filled. The umask is never touched.
+// Asked to, it hashes each regular file's data (sha256) as it writes it, so
+// `envpack install` checks a package against its info/paths.json without
+// reading every file back.
+import Crypto
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// A regular file's data as DiskWriter wrote it: sha256 (lowercase hex) and size.
+public struct FileDigest: Sendable, Equatable {
+    public var sha256: String
+    public var size: Int
+}
 
 final class DiskWriter {
     /// What to give an entry besides its data.
@@ -116,9 +126,13 @@ final class DiskWriter {
     }
 
     /// Creates a regular file and writes the data `body` hands to `write`
-    /// (blocks with their offsets; holes stay holes).
-    func makeFile(_ components: [String], entry: String, size: Int64, meta: Metadata,
-                  body: ((UnsafeRawBufferPointer, Int64) throws -> Void) throws -> Void) throws {
+    /// (blocks with their offsets; holes stay holes). With `hash`, returns
+    /// the sha256 and size of what was written, unless the file has holes
+    /// (a crafted sparse entry must not make envpack hash terabytes of
+    /// zeros: such a file is read back by whoever needs its hash).
+    @discardableResult
+    func makeFile(_ components: [String], entry: String, size: Int64, meta: Metadata, hash: Bool = false,
+                  body: ((UnsafeRawBufferPointer, Int64) throws -> Void) throws -> Void) throws -> FileDigest? {
         trimCache()
         let parent = try folder(components.dropLast(), entry: entry)
         let fd = openat(parent, components.last!, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
@@ -129,13 +143,16 @@ final class DiskWriter {
         var closed = false
         defer { if !closed { close(fd) } }
         var position: Int64 = 0
+        var hasher: SHA256? = hash ? SHA256() : nil
         try body { block, offset in
             if offset != position {
                 guard offset > position, lseek(fd, off_t(offset), SEEK_SET) == offset else {
                     throw refusal(entry, "its data blocks are out of order")
                 }
                 position = offset
+                hasher = nil
             }
+            hasher?.update(bufferPointer: block)
             var rest = block
             while !rest.isEmpty {
                 let n = write(fd, rest.baseAddress, rest.count)
@@ -146,10 +163,14 @@ final class DiskWriter {
             }
         }
         // A sparse file may end in a hole.
-        if size > position && ftruncate(fd, off_t(size)) != 0 { throw failure(entry, "write it") }
+        if size > position {
+            if ftruncate(fd, off_t(size)) != 0 { throw failure(entry, "write it") }
+            hasher = nil
+        }
         try apply(meta, to: fd, entry: entry)
         closed = true
         if close(fd) != 0 { throw failure(entry, "write it") }
+        return hasher.map { FileDigest(sha256: hexString($0.finalize()), size: Int(position)) }
     }
 
     func makeSymlink(_ components: [String], entry: String, target: String, meta: Metadata) throws {

@@ -8,7 +8,10 @@
 // libarchive reads (ArchiveReader); envpack writes (DiskWriter, which says
 // why), so several archives can be extracted at once on different threads,
 // and a failed write is an error. The stream is verified to its end before
-// `extract` returns.
+// `extract` returns. `extractHashing` also returns the sha256 and size of
+// every regular file as it was written (hardlinks share their target's), for
+// `envpack install` to check a package without reading it back; `envpack
+// unpack` does not ask, and does not pay for it.
 import CArchive
 import Foundation
 #if canImport(Glibc)
@@ -16,6 +19,16 @@ import Glibc
 #endif
 
 public enum SafeExtractor {
+    /// What one extraction wrote.
+    public struct Extraction: Sendable {
+        /// The number of entries.
+        public var entries = 0
+        /// Path (relative, "/"-separated, no "." parts) -> sha256 and size
+        /// of each regular file and hardlink written, when asked for;
+        /// files with holes are left out (see DiskWriter.makeFile).
+        public var files: [String: FileDigest] = [:]
+    }
+
     /// Extracts `archive` ("-" for standard input) into the existing,
     /// empty folder `directory`. Returns the number of entries.
     @discardableResult
@@ -28,9 +41,19 @@ public enum SafeExtractor {
     @discardableResult
     public static func extract(reader: ArchiveReader, into directory: String, sameOwner: Bool = false,
                                progress: Progress? = nil) throws -> Int {
+        try run(reader: reader, into: directory, sameOwner: sameOwner, progress: progress, hashing: false).entries
+    }
+
+    /// Extracts like `extract`, hashing every regular file as it is written.
+    public static func extractHashing(reader: ArchiveReader, into directory: String) throws -> Extraction {
+        try run(reader: reader, into: directory, sameOwner: false, progress: nil, hashing: true)
+    }
+
+    private static func run(reader: ArchiveReader, into directory: String, sameOwner: Bool,
+                            progress: Progress?, hashing: Bool) throws -> Extraction {
         let writer = try DiskWriter(root: directory, archive: reader.displayPath)
         var symlinks = Set<String>()
-        var count = 0
+        var result = Extraction()
         while let entry = try reader.nextRaw() {
             try Interruption.check()
             let name = reader.currentPath
@@ -41,6 +64,9 @@ public enum SafeExtractor {
             if let target = reader.currentHardlink {
                 let targetComponents = target.split(separator: "/").filter { $0 != "." }.map(String.init)
                 try writer.makeHardlink(components, entry: name, target: targetComponents, targetName: target)
+                if hashing, let digest = result.files[targetComponents.joined(separator: "/")] {
+                    result.files[components.joined(separator: "/")] = digest
+                }
                 // Data in a hardlink entry would rewrite the file it links to.
                 try reader.forEachBlock { block, _ in
                     if !block.isEmpty {
@@ -58,16 +84,17 @@ public enum SafeExtractor {
                     try writer.makeSymlink(components, entry: name, target: target, meta: meta)
                     symlinks.insert(components.joined(separator: "/"))
                 default:
-                    try writer.makeFile(components, entry: name, size: size, meta: meta) { write in
+                    let digest = try writer.makeFile(components, entry: name, size: size, meta: meta, hash: hashing) { write in
                         try reader.forEachBlock(write)
                     }
+                    if let digest { result.files[components.joined(separator: "/")] = digest }
                 }
             }
-            count += 1
+            result.entries += 1
             progress?.advance(files: 1, bytes: Int(size))
         }
         try writer.finish()
-        return count
+        return result
     }
 
     /// The checks that need the whole archive's view, with messages that

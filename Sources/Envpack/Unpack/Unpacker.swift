@@ -68,6 +68,7 @@ public enum Unpacker {
         let entries = try SafeExtractor.extract(reader: reader, into: staging,
                                                 sameOwner: options.sameOwner, progress: progress)
         progress.finish()
+        try refuseLinkedManifestOrJournal(in: staging, archive: options.archive)
 
         // The environment is the staging folder itself, or its one folder
         // when the archive was packed with --arcroot. An archive made by
@@ -101,5 +102,44 @@ public enum Unpacker {
         try relocator.apply(plan)
         return UnpackSummary(environment: target, entries: entries, fileBytes: progress.counted.bytes,
                              relocatedFiles: plan.files.count, from: plan.from, fromCondaPack: condaPack)
+    }
+
+    /// Runs before the manifest is looked for, at the archive's top and
+    /// below its one top folder (--arcroot), with lstat, never through a
+    /// symlink: a symlink on the way to the manifest, or a manifest that is
+    /// a symlink or not a regular file, is refused naming the entry (the
+    /// relocation would otherwise work on what it points to, outside DEST);
+    /// so is a relocation journal, the mark of a half-relocated environment
+    /// (pack refuses those) or a crafted archive, whose journal would steer
+    /// the relocation.
+    static func refuseLinkedManifestOrJournal(in staging: String, archive: String) throws {
+        func refuse(_ entry: String, _ why: String) -> EnvpackError {
+            .archive(path: archive, reason: "refusing entry \(entry): \(why)")
+        }
+        var roots = [""]
+        let items = (try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []
+        if items.count == 1 { roots.append(items[0]) }
+        for root in roots {
+            let manifest = root.isEmpty ? Manifest.relativePath : root + "/" + Manifest.relativePath
+            let parts = manifest.split(separator: "/").map(String.init)
+            var walked = ""
+            walk: for (i, part) in parts.enumerated() {
+                walked = walked.isEmpty ? part : walked + "/" + part
+                guard let status = FileStatus.lstat(staging + "/" + walked) else { break walk }
+                let last = i == parts.count - 1
+                switch (status.kind, last) {
+                case (.directory, false), (.regular, true): continue
+                case (.symlink, false): throw refuse(walked, "a symlink on the way to the manifest (\(manifest))")
+                case (.symlink, true): throw refuse(walked, "the manifest is a symlink, not a regular file")
+                case (_, true): throw refuse(walked, "the manifest is not a regular file")
+                case (_, false): break walk
+                }
+            }
+            // Its folders were just seen not to be symlinks (or it is not there).
+            let journal = root.isEmpty ? Journal.relativePath : root + "/" + Journal.relativePath
+            if FileStatus.lstat(staging + "/" + journal) != nil {
+                throw refuse(journal, "the archive holds a relocation journal: it was packed from a half-relocated environment, or crafted; finish the relocation there (envpack relocate) and pack it again")
+            }
+        }
     }
 }

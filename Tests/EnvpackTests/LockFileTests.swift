@@ -331,6 +331,9 @@ enum LockFileSupport {
             let m = S.failure { _ = try S.load(S.condaLock([record]) { $0 }, dir: dir) }
             #expect(mentions.allSatisfy { m.contains($0) } && m.contains("lock.yml:"), "\(m)")
         }
+        // Broken YAML in a lock file: said so, not read as an explicit spec.
+        let broken = S.failure { _ = try S.load("version: 1\npackage:\n- name: [zlib\n  url: x\n", dir: dir, name: "conda-lock.yml") }
+        #expect(broken.contains("conda-lock.yml") && broken.contains("not valid YAML") && !broken.contains("URL scheme"), "\(broken)")
         // Over the size cap: refused before it is parsed.
         let big = dir + "/big.yml"
         #expect(FileManager.default.createFile(atPath: big, contents: nil))

@@ -12,7 +12,7 @@ enum CondaLockFile {
         if let version = LockYAML.string(root, "version"), version != "1" {
             throw bad(LockYAML.line(root), "conda-lock file version \(version.prefix(20)) is not supported (version 1 and the older files without a version are)")
         }
-        guard let packages = LockYAML.value(root, "package")?.sequence else { throw bad(0, "has no package: list") }
+        guard let packages = LockYAML.value(root, "package")?.sequence else { throw bad(0, "no package: list (a conda-lock file has one)") }
         guard packages.count <= LockFileKind.maxEntries else {
             throw bad(0, "lists \(packages.count) packages, more than \(LockFileKind.maxEntries)")
         }
@@ -68,8 +68,8 @@ enum CondaLockFile {
         guard !locked.isEmpty else {
             let has = platforms.sorted().joined(separator: ", ")
             throw bad(0, platforms.contains(platform)
-                ? "has no conda packages for \(platform) in the chosen categories (main\(selection.categories.map { ", " + $0 }.joined()))"
-                : "has no packages for \(platform) (it has \(has.isEmpty ? "none" : has)); use --platform to choose one")
+                ? "no conda packages for \(platform) in the chosen categories (main\(selection.categories.map { ", " + $0 }.joined()))"
+                : "no packages for \(platform) (it has \(has.isEmpty ? "none" : has)); use --platform to choose one")
         }
         return ExplicitSpec(platform: platform, entries: LockOrder.dependenciesFirst(locked).map(\.entry))
     }

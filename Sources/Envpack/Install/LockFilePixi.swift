@@ -16,11 +16,11 @@ enum PixiLockFile {
             throw bad(LockYAML.line(root), "pixi.lock version \(LockYAML.string(root, "version")?.prefix(20) ?? "(none)") is not supported (4 to 7 are)")
         }
         guard let environmentsNode = LockYAML.value(root, "environments"), let environments = environmentsNode.mapping else {
-            throw bad(0, "has no environments: mapping")
+            throw bad(0, "no environments: mapping (a pixi.lock has one)")
         }
         guard let environment = LockYAML.value(environmentsNode, selection.environment) else {
             let names = environments.keys.compactMap { $0.string }.prefix(50).joined(separator: ", ")
-            throw bad(0, "has no environment '\(selection.environment.prefix(100))' (it has \(names)); choose one with -e/--environment")
+            throw bad(0, "no environment '\(selection.environment.prefix(100))' (it has \(names.isEmpty ? "none" : names)); choose one with -e/--environment")
         }
         guard let perPlatformNode = LockYAML.value(environment, "packages"), let perPlatform = perPlatformNode.mapping else {
             throw bad(LockYAML.line(environment), "environment '\(selection.environment)' has no packages: mapping")
@@ -30,7 +30,7 @@ enum PixiLockFile {
             let has = perPlatform.keys.compactMap { $0.string }.prefix(50).joined(separator: ", ")
             throw bad(0, "environment '\(selection.environment)' has no packages for \(platform) (it has \(has.isEmpty ? "none" : has)); use --platform to choose one")
         }
-        guard let packages = LockYAML.value(root, "packages")?.sequence else { throw bad(0, "has no packages: list") }
+        guard let packages = LockYAML.value(root, "packages")?.sequence else { throw bad(0, "no packages: list (a pixi.lock has one)") }
         guard packages.count <= LockFileKind.maxEntries, selectors.count <= LockFileKind.maxEntries else {
             throw bad(0, "lists more than \(LockFileKind.maxEntries) packages")
         }

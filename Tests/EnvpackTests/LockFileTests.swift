@@ -331,6 +331,11 @@ enum LockFileSupport {
             let m = S.failure { _ = try S.load(S.condaLock([record]) { $0 }, dir: dir) }
             #expect(mentions.allSatisfy { m.contains($0) } && m.contains("lock.yml:"), "\(m)")
         }
+        // Text from the file stays on one line in the message.
+        var twoLines = entry("ftp://x.example/evil-1-0.conda")
+        twoLines["name"] = "evil\\nsecond line"
+        let oneLine = S.failure { _ = try S.load(S.condaLock([twoLines]) { $0 }, dir: dir) }
+        #expect(oneLine.contains("second line") && !oneLine.contains("\n"), "\(oneLine)")
         // Broken YAML in a lock file: said so, not read as an explicit spec.
         let broken = S.failure { _ = try S.load("version: 1\npackage:\n- name: [zlib\n  url: x\n", dir: dir, name: "conda-lock.yml") }
         #expect(broken.contains("conda-lock.yml") && broken.contains("not valid YAML") && !broken.contains("URL scheme"), "\(broken)")

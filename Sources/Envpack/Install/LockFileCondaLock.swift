@@ -8,7 +8,7 @@ import Yams
 
 enum CondaLockFile {
     static func spec(root: Node, path: String, baseDirectory: String, selection: LockSelection) throws -> ExplicitSpec {
-        func bad(_ line: Int, _ why: String) -> EnvpackError { .malformedFile(path: line > 0 ? "\(path):\(line)" : path, reason: why) }
+        func bad(_ line: Int, _ why: String) -> EnvpackError { LockYAML.error(path, line, why) }
         if let version = LockYAML.string(root, "version"), version != "1" {
             throw bad(LockYAML.line(root), "conda-lock file version \(version.prefix(20)) is not supported (version 1 and the older files without a version are)")
         }
@@ -66,7 +66,7 @@ enum CondaLockFile {
             locked.append(LockedConda(name: name.lowercased(), entry: entry, dependencies: dependencies))
         }
         guard !locked.isEmpty else {
-            let has = platforms.sorted().joined(separator: ", ")
+            let has = String(platforms.sorted().joined(separator: ", ").prefix(300))
             throw bad(0, platforms.contains(platform)
                 ? "no conda packages for \(platform) in the chosen categories (main\(selection.categories.map { ", " + $0 }.joined()))"
                 : "no packages for \(platform) (it has \(has.isEmpty ? "none" : has)); use --platform to choose one")

@@ -82,7 +82,7 @@ extension ExplicitSpec {
         case (.pixiLock, let root?):
             return try PixiLockFile.spec(root: root, path: path, baseDirectory: base, selection: selection)
         case (.brokenYAML(let why), _):
-            throw EnvpackError.malformedFile(path: path, reason: "not valid YAML (\(why.prefix(300))), as a conda-lock.yml or pixi.lock must be")
+            throw LockYAML.error(path, 0, "not valid YAML (\(why.prefix(300))), as a conda-lock.yml or pixi.lock must be")
         case (.unlocked(let what), _):
             throw EnvpackError.malformedFile(path: path, reason: "\(what): it names packages without pinning them and needs a solver; turn it into a lock file with conda-lock (conda-lock lock -f FILE) or pixi (pixi lock), then install that")
         default:

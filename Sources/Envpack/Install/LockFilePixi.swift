@@ -11,7 +11,7 @@ import Yams
 
 enum PixiLockFile {
     static func spec(root: Node, path: String, baseDirectory: String, selection: LockSelection) throws -> ExplicitSpec {
-        func bad(_ line: Int, _ why: String) -> EnvpackError { .malformedFile(path: line > 0 ? "\(path):\(line)" : path, reason: why) }
+        func bad(_ line: Int, _ why: String) -> EnvpackError { LockYAML.error(path, line, why) }
         guard let versionText = LockYAML.string(root, "version"), let version = Int(versionText), (4...7).contains(version) else {
             throw bad(LockYAML.line(root), "pixi.lock version \(LockYAML.string(root, "version")?.prefix(20) ?? "(none)") is not supported (4 to 7 are)")
         }

@@ -43,6 +43,15 @@ enum LockYAML {
 
     static func line(_ node: Node) -> Int { node.mark?.line ?? 0 }
 
+    /// A message about `path` (and a line in it), kept on one line: text
+    /// from the file may hold newlines or control characters.
+    static func error(_ path: String, _ line: Int, _ why: String) -> EnvpackError {
+        let clean = String(String.UnicodeScalarView(why.unicodeScalars.prefix(2000).map {
+            $0.value < 0x20 || $0.value == 0x7f ? "?" : $0
+        }))
+        return .malformedFile(path: line > 0 ? "\(path):\(line)" : path, reason: clean)
+    }
+
     /// A scalar field as text (nil when absent or not a scalar).
     static func string(_ node: Node, _ key: String) -> String? { value(node, key).flatMap { $0.scalar?.string } }
 

@@ -6,12 +6,21 @@ import Foundation
 struct InstallCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "install",
-        abstract: "Create an environment from an explicit spec file, without conda.",
+        abstract: "Create an environment from an explicit spec or a lock file, without conda.",
         discussion: """
-        The spec is conda's explicit format (conda list --explicit --md5|--sha256, or \
-        envpack export): package URLs (http, https, file://) or paths, each optionally \
-        followed by #md5 or #sha256. Every package is verified before use (a download larger \
-        than --max-package-size, or than the length its server announced, is refused) and kept, with its \
+        Accepted inputs, told apart by their content: conda's explicit spec (conda list \
+        --explicit --md5|--sha256, conda-lock render, or envpack export): package URLs (http, \
+        https, file://) or paths, each optionally followed by #md5 or #sha256; a conda-lock \
+        unified lock file (conda-lock.yml, version 1 or older), whose entries for --platform and \
+        the main category (plus --category, or all with --with-optional) are installed, \
+        dependencies first, with ${VAR} in URLs taken from the environment; a pixi.lock \
+        (versions 4 to 7), environment --environment, paths relative to the lock file. \
+        PyPI packages (conda-lock pip entries, pixi pypi: entries, # pip lines) are refused \
+        until envpack installs wheels, and so are pixi source packages; environment.yml, \
+        pixi.toml and other unlocked inputs need a solver: lock them with conda-lock or pixi.
+
+        Every package is verified before use (a download larger than --max-package-size, or \
+        than the length its server announced, is refused) and kept, with its \
         extracted form, in the package cache. Packages are hardlinked from the cache when it \
         shares the prefix's filesystem, else copied; files with a prefix placeholder are \
         written for PREFIX (text, binary with NUL padding, shebangs); noarch: python packages \
@@ -34,8 +43,20 @@ struct InstallCommand: ParsableCommand {
         """
     )
 
-    @Option(name: [.customShort("f"), .customLong("file")], help: "The explicit spec file.")
+    @Option(name: [.customShort("f"), .customLong("file")], help: "The explicit spec, conda-lock.yml or pixi.lock.")
     var file: String
+
+    @Option(help: ArgumentHelp("Lock files: the platform whose packages to install (default: this machine's; another one needs --force).", valueName: "PLATFORM"))
+    var platform: String?
+
+    @Option(name: .customLong("category"), help: ArgumentHelp("conda-lock: also install this category besides main (repeatable).", valueName: "NAME"))
+    var categories: [String] = []
+
+    @Flag(help: "conda-lock: install every optional category.")
+    var withOptional = false
+
+    @Option(name: [.customShort("e"), .customLong("environment")], help: "pixi.lock: the environment to install.")
+    var environment = "default"
 
     @Option(name: .shortAndLong, help: "Where to create the environment.")
     var prefix: String
@@ -74,6 +95,7 @@ struct InstallCommand: ParsableCommand {
     var maxPackageSize = "\(DownloadLimits.defaultMaxPackageSize >> 30)G"
 
     func validate() throws {
+        if let platform, platform.isEmpty || platform.count > 64 || platform.contains("/") { throw ValidationError("--platform must be a conda platform such as linux-64") }
         guard (1...3600).contains(connectTimeout) else { throw ValidationError("--connect-timeout must be 1 to 3600 seconds") }
         guard (0...(1 << 30)).contains(lowSpeedLimit) else { throw ValidationError("--low-speed-limit must be 0 to 1073741824 bytes a second") }
         guard (1...3600).contains(lowSpeedTime) else { throw ValidationError("--low-speed-time must be 1 to 3600 seconds") }
@@ -96,6 +118,10 @@ struct InstallCommand: ParsableCommand {
         options.downloadLimits.lowSpeedLimit = lowSpeedLimit
         options.downloadLimits.lowSpeedTime = lowSpeedTime
         options.downloadLimits.maxPackageSize = DownloadLimits.parseSize(maxPackageSize) ?? DownloadLimits.defaultMaxPackageSize
+        options.lock.platform = platform
+        options.lock.categories = categories
+        options.lock.withOptional = withOptional
+        options.lock.environment = environment
         options.commandLine = (["envpack"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         let summary = try Installer.install(options) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))

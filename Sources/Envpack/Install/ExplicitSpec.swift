@@ -52,6 +52,11 @@ public struct ExplicitSpec: Sendable, Equatable {
             if line.isEmpty { continue }
             if line.hasPrefix("#") {
                 let comment = line.dropFirst().trimmingCharacters(in: .whitespaces)
+                // conda-lock's explicit render: `# pip name @ URL#sha256=...`.
+                // Never dropped: refused until envpack installs wheels.
+                if comment.hasPrefix("pip "), comment.contains(" @ ") {
+                    throw bad("'\(comment.dropFirst(4).prefix(300))' is a PyPI package; envpack install does not install wheels yet (remove the line and install it with pip afterwards)")
+                }
                 if comment.hasPrefix("platform:") {
                     spec.platform = comment.dropFirst("platform:".count).trimmingCharacters(in: .whitespaces)
                 }
@@ -76,38 +81,47 @@ public struct ExplicitSpec: Sendable, Equatable {
                                          : "'\(digest)' is not an md5 (32 hex) or sha256 (64 hex) hash")
                 }
             }
-            let source: SpecEntry.Source
-            let fileName: String
-            if let url = URL(string: location), let scheme = url.scheme?.lowercased(), scheme.count > 1 {
-                switch scheme {
-                case "http", "https": source = .remote(url)
-                case "file":
-                    guard !url.path.isEmpty else { throw bad("empty file:// URL") }
-                    source = .local(url.path)
-                default: throw bad("unsupported URL scheme '\(scheme)' (use http, https, file or a path)")
-                }
-                fileName = url.lastPathComponent
-            } else {
-                let path = location.hasPrefix("/") ? location : base(baseDirectory, location)
-                source = .local(path)
-                fileName = (path as NSString).lastPathComponent
-            }
-            // The file name becomes a name in the package cache: one plain name only.
-            guard !fileName.contains("/"), !fileName.hasPrefix("."), !fileName.utf8.contains(0),
-                  fileName.utf8.count <= 255 else {
-                throw bad("'\(fileName)' (from \(location)) is not a plain file name; refusing it")
-            }
-            guard fileName.hasSuffix(".conda") || fileName.hasSuffix(".tar.bz2") else {
-                throw bad("'\(fileName)' is not a conda package (.conda or .tar.bz2)")
-            }
+            let entry = try makeEntry(location: location, md5: md5, sha256: sha256, line: lineNumber,
+                                      baseDirectory: baseDirectory, fail: bad)
             guard sawExplicit else { throw bad("package line before @EXPLICIT") }
-            spec.entries.append(SpecEntry(source: source, md5: md5, sha256: sha256, line: lineNumber,
-                                          fileName: fileName, location: location))
+            spec.entries.append(entry)
         }
         guard sawExplicit else {
             throw EnvpackError.malformedFile(path: specPath, reason: "not an explicit spec (no @EXPLICIT line)")
         }
         return spec
+    }
+
+    /// One package location (URL or path, relative paths from
+    /// `baseDirectory`) checked as a spec entry: http(s) and file URLs only,
+    /// and a plain `.conda`/`.tar.bz2` file name. Lock files use it too.
+    static func makeEntry(location: String, md5: String?, sha256: String?, line: Int, baseDirectory: String,
+                          fail: (String) -> EnvpackError) throws -> SpecEntry {
+        let source: SpecEntry.Source
+        let fileName: String
+        if let url = URL(string: location), let scheme = url.scheme?.lowercased(), scheme.count > 1 {
+            switch scheme {
+            case "http", "https": source = .remote(url)
+            case "file":
+                guard !url.path.isEmpty else { throw fail("empty file:// URL") }
+                source = .local(url.path)
+            default: throw fail("unsupported URL scheme '\(scheme)' (use http, https, file or a path)")
+            }
+            fileName = url.lastPathComponent
+        } else {
+            let path = location.hasPrefix("/") ? location : base(baseDirectory, location)
+            source = .local(path)
+            fileName = (path as NSString).lastPathComponent
+        }
+        // The file name becomes a name in the package cache: one plain name only.
+        guard !fileName.contains("/"), !fileName.hasPrefix("."), !fileName.utf8.contains(0),
+              fileName.utf8.count <= 255 else {
+            throw fail("'\(fileName)' (from \(location)) is not a plain file name; refusing it")
+        }
+        guard fileName.hasSuffix(".conda") || fileName.hasSuffix(".tar.bz2") else {
+            throw fail("'\(fileName)' is not a conda package (.conda or .tar.bz2)")
+        }
+        return SpecEntry(source: source, md5: md5, sha256: sha256, line: line, fileName: fileName, location: location)
     }
 
     /// The entries with duplicates dropped: a later line naming the same

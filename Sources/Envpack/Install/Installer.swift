@@ -30,6 +30,8 @@ public struct InstallOptions: Sendable {
     public var downloadLimits = DownloadLimits()
     /// The command line, for conda-meta/history.
     public var commandLine = "envpack install"
+    /// Which part of a lock file to install (platform, categories, environment).
+    public var lock = LockSelection()
 
     public init(specPath: String, prefix: String) {
         self.specPath = specPath
@@ -49,7 +51,7 @@ public struct InstallSummary: Sendable {
 public enum Installer {
     public static func install(_ options: InstallOptions, log: @escaping (String) -> Void = { _ in }) throws -> InstallSummary {
         let prefix = absolutePath(options.prefix)
-        let spec = try ExplicitSpec.load(path: options.specPath)
+        let spec = try ExplicitSpec.load(path: options.specPath, selection: options.lock)
         if let platform = spec.platform, platform != ExplicitSpec.currentPlatform, !options.force {
             throw EnvpackError.invalidOption("\(options.specPath) is for \(platform), this machine is \(ExplicitSpec.currentPlatform) (use --force to install anyway)")
         }

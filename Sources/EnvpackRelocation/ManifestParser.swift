@@ -149,11 +149,18 @@ struct ManifestParser {
         switch kind {
         case "prefix":
             let value = try field(1)
-            guard value.hasPrefix("/") else { throw ManifestError(line: lineNumber, reason: "the prefix is not an absolute path") }
+            // Absolute, or relative as `pack --dest-prefix ./env` writes it
+            // (conda-pack's habit); only ever a string to find, never a path
+            // that is followed.
+            guard !value.isEmpty, !value.utf8.contains(where: { $0 < 0x20 }) else {
+                throw ManifestError(line: lineNumber, reason: "the prefix is empty or holds control characters")
+            }
             prefix = value
         case "previous":
             let value = try field(1)
-            guard value.hasPrefix("/") else { throw ManifestError(line: lineNumber, reason: "an earlier prefix is not an absolute path") }
+            guard !value.isEmpty, !value.utf8.contains(where: { $0 < 0x20 }) else {
+                throw ManifestError(line: lineNumber, reason: "an earlier prefix is empty or holds control characters")
+            }
             previous.append(value)
         case "package":
             packages.append(ManifestPackage(name: try field(1), version: try field(2),

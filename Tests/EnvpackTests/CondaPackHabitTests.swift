@@ -311,7 +311,16 @@ import Testing
         try FileManager.default.createDirectory(atPath: small + "/conda-meta", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: small + "/lib", withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: small + "/conda-meta/history", contents: Data())
-        _ = FileManager.default.createFile(atPath: small + "/lib/data.bin", contents: Data("abc\0\(small)/share/x\0def".utf8))
+        let data = Data("abc\0\(small)/share/x\0def".utf8)
+        _ = FileManager.default.createFile(atPath: small + "/lib/data.bin", contents: data)
+        // Managed by a package, so the data counts as loaded (unmanaged
+        // non-ELF data never limits a move).
+        let record = """
+        {"name": "data", "version": "1", "build": "0", "files": ["lib/data.bin"], "paths_data": {"paths_version": 1, "paths": [\
+        {"_path": "lib/data.bin", "path_type": "hardlink", "file_mode": "binary", "prefix_placeholder": "\(small)", \
+        "sha256": "\(try TestSupport.sha256(small + "/lib/data.bin"))", "size_in_bytes": \(data.count)}]}}
+        """
+        try record.write(toFile: small + "/conda-meta/data-1-0.json", atomically: true, encoding: .utf8)
         let w = try TestSupport.envpack(["pack", "-p", small, "-o", dir + "/e.tar.zst"])
         #expect(w.status == 0, "\(w.stderr)")
         let limit = small.utf8.count

@@ -498,4 +498,35 @@ import Testing
         try SafeExtractor.extract(archive: archive, into: out)
         #expect(FileManager.default.fileExists(atPath: out + "/share/café"))
     }
+
+    /// A hardlink entry that carries data (conda-pack writes them, through
+    /// python's tarfile) becomes a file of its own with that data: the file
+    /// it names is never rewritten through the link.
+    @Test func hardlinkEntriesWithDataNeverRewriteTheirTarget() throws {
+        let dir = try TestSupport.temporaryDirectory("hldata")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let archive = dir + "/a.tar"
+        let script = """
+        import io, sys, tarfile
+        t = tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT)
+        a = tarfile.TarInfo("a"); a.size = 3; t.addfile(a, io.BytesIO(b"one"))
+        # tarfile writes size 0 for links: make a pax file header (libarchive
+        # honours a pax hardlink's data, bsdtar writes it through the link)
+        # and turn it into a hardlink header that keeps its size and data.
+        b = tarfile.TarInfo("b"); b.size = 3; b.linkname = "a"; b.pax_headers = {"comment": "hardlink with data"}
+        buf = bytearray(b.tobuf(tarfile.PAX_FORMAT, "utf-8", "strict"))
+        h = len(buf) - 512
+        buf[h+156:h+157] = b"1"; buf[h+148:h+156] = b"        "
+        buf[h+148:h+156] = b"%06o\\0 " % sum(buf[h:h+512])
+        t.fileobj.write(bytes(buf)); t.fileobj.write(b"two".ljust(512, b"\\0")); t.offset += len(buf) + 512
+        t.close()
+        """
+        let r = try TestSupport.run("/usr/bin/python3", ["-c", script, archive])
+        try #require(r.status == 0, "python: \(r.stderr)")
+        let out = dir + "/out"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try SafeExtractor.extract(archive: archive, into: out)
+        #expect(try String(contentsOfFile: out + "/a", encoding: .utf8) == "one")
+        #expect(try String(contentsOfFile: out + "/b", encoding: .utf8) == "two")
+    }
 }

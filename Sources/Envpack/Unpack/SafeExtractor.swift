@@ -61,7 +61,17 @@ public enum SafeExtractor {
                                           hardlink: reader.currentHardlink, symlinks: symlinks)
             let meta = metadata(entry, sameOwner: sameOwner)
             let size = archive_entry_size(entry)
-            if let target = reader.currentHardlink {
+            if reader.currentHardlink != nil && size > 0 {
+                // Some writers (conda-pack, through python's tarfile) give a
+                // hardlink entry the file's data again. Written through the
+                // link it would rewrite the entry it links to, so it becomes
+                // a file of its own: the archive's content, and no change to
+                // any other entry.
+                let digest = try writer.makeFile(components, entry: name, size: size, meta: meta, hash: hashing) { write in
+                    try reader.forEachBlock(write)
+                }
+                if let digest { result.files[components.joined(separator: "/")] = digest }
+            } else if let target = reader.currentHardlink {
                 let targetComponents = target.split(separator: "/").filter { $0 != "." }.map(String.init)
                 try writer.makeHardlink(components, entry: name, target: targetComponents, targetName: target)
                 if hashing, let digest = result.files[targetComponents.joined(separator: "/")] {

@@ -121,6 +121,11 @@ public func forEachChunk(of path: String, _ body: (UnsafeRawBufferPointer) -> Vo
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw FileIOError(path: path, reason: errnoText()) }
     defer { close(fd) }
+    try forEachChunk(fd: fd, path: path, body)
+}
+
+/// Reads a file from an open descriptor in 1 MiB chunks.
+func forEachChunk(fd: Int32, path: String, _ body: (UnsafeRawBufferPointer) -> Void) throws(FileIOError) {
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
     defer { buffer.deallocate() }
     while true {
@@ -135,8 +140,9 @@ public func forEachChunk(of path: String, _ body: (UnsafeRawBufferPointer) -> Vo
 }
 
 /// Calls `body` with each line (without its newline) of the file open at
-/// `fd`, reading it in chunks; a line longer than `maxLine` is an error.
-func forEachLine(fd: Int32, path: String, maxLine: Int, _ body: (UnsafeBufferPointer<UInt8>) -> Void) throws(FileIOError) {
+/// `fd`, reading it in chunks, until `body` returns false; a line longer
+/// than `maxLine` is an error.
+func forEachLine(fd: Int32, path: String, maxLine: Int, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) throws(FileIOError) {
     var carry: [UInt8] = []
     let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 1 << 20)
     defer { buffer.deallocate() }
@@ -150,17 +156,19 @@ func forEachLine(fd: Int32, path: String, maxLine: Int, _ body: (UnsafeBufferPoi
         let chunk = UnsafeBufferPointer(rebasing: buffer[0..<n])
         var start = 0
         while let newline = chunk[start...].firstIndex(of: 0x0a) {
+            let more: Bool
             if carry.isEmpty {
-                body(UnsafeBufferPointer(rebasing: chunk[start..<newline]))
+                more = body(UnsafeBufferPointer(rebasing: chunk[start..<newline]))
             } else {
                 carry.append(contentsOf: chunk[start..<newline])
-                carry.withUnsafeBufferPointer { body($0) }
+                more = carry.withUnsafeBufferPointer { body($0) }
                 carry.removeAll(keepingCapacity: true)
             }
+            if !more { return }
             start = newline + 1
         }
         carry.append(contentsOf: chunk[start...])
         guard carry.count <= maxLine else { throw FileIOError(path: path, reason: "has a line longer than \(maxLine) bytes") }
     }
-    if !carry.isEmpty { carry.withUnsafeBufferPointer { body($0) } }
+    if !carry.isEmpty { _ = carry.withUnsafeBufferPointer { body($0) } }
 }

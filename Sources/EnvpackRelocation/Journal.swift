@@ -90,10 +90,9 @@ public struct Journal {
         var entries: [String: JournalEntry] = [:]
         var bad: String? = nil
         try forEachLine(fd: fd, path: path, maxLine: ManifestLimits.maxLineBytes) { bytes in
-            guard bad == nil else { return }
             let line = String(decoding: bytes, as: UTF8.self)
             let fields = line.split(separator: "\t", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
-            guard fields.count >= 2, let value = unescapeField(fields[1]) else { return }
+            guard fields.count >= 2, let value = unescapeField(fields[1]) else { return true }
             switch fields[0] {
             case "from": from = value
             case "to": to = value
@@ -101,11 +100,12 @@ public struct Journal {
             case "done": done.insert(value)
             case "written":
                 guard fields.count == 3, let to, let entry = JournalEntry(field: fields[2], path: value, to: to) else {
-                    bad = value; return
+                    bad = value; return false
                 }
                 entries[value] = entry
-            default: return
+            default: break
             }
+            return true
         }
         if let bad { throw FileIOError(path: path, reason: "the relocation journal's entry for \(escapeField(bad)) is not valid") }
         guard let from, let to, from.hasPrefix("/"), to.hasPrefix("/") else {

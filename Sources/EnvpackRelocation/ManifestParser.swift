@@ -17,58 +17,33 @@ extension Manifest {
     static func load(fd: Int32, path: String, onDisk: ((String) -> String?)? = nil) throws(RelocationError) -> Manifest {
         var parser = ManifestParser()
         parser.onDisk = onDisk
-        // A first pass counts the lines: too many is refused before any
-        // entry is allocated, and the entries' storage is reserved once.
-        var lines = 0
+        // A first pass counts the lines and bytes: too many is refused before
+        // any entry is allocated, and the entries' storage is reserved once.
+        var lines = 0, bytes = 0
         do {
             try forEachChunk(fd: fd, path: path) { chunk in
+                bytes += chunk.count
                 for byte in chunk where byte == 0x0a { lines += 1 }
             }
         } catch { throw .io(error) }
+        guard bytes <= ManifestLimits.maxBytes else {
+            throw .badManifest("\(path): larger than \(ManifestLimits.maxBytes) bytes, refused")
+        }
         guard lines <= ManifestLimits.maxRecords + 1024 else {
             throw .badManifest("\(path): more than \(ManifestLimits.maxRecords) lines, refused")
         }
         guard lseek(fd, 0, SEEK_SET) == 0 else { throw .io(FileIOError(path: path, reason: errnoText())) }
         parser.expectedRecords = lines
-        var carry: [UInt8] = []
-        var total = 0
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buffer.deallocate() }
         func fail(_ error: ManifestError) -> RelocationError { .badManifest("\(path): \(error.description)") }
-        while true {
-            let n = read(fd, buffer.baseAddress, buffer.count)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io(FileIOError(path: path, reason: errnoText()))
+        var failure: ManifestError? = nil
+        do {
+            try forEachLine(fd: fd, path: path, maxLine: ManifestLimits.maxLineBytes) { line in
+                do throws(ManifestError) { try parser.consume(line) } catch { failure = error; return false }
+                return true
             }
-            if n == 0 { break }
-            total += n
-            guard total <= ManifestLimits.maxBytes else {
-                throw .badManifest("\(path): larger than \(ManifestLimits.maxBytes) bytes, refused")
-            }
-            let chunk = UnsafeBufferPointer(rebasing: buffer.bindMemory(to: UInt8.self)[0..<n])
-            var start = 0
-            while let newline = chunk[start...].firstIndex(of: 0x0a) {
-                do throws(ManifestError) {
-                    if carry.isEmpty {
-                        try parser.consume(chunk[start..<newline])
-                    } else {
-                        carry.append(contentsOf: chunk[start..<newline])
-                        try parser.consume(carry[...])
-                        carry.removeAll(keepingCapacity: true)
-                    }
-                } catch { throw fail(error) }
-                start = newline + 1
-            }
-            carry.append(contentsOf: chunk[start...])
-            guard carry.count <= ManifestLimits.maxLineBytes else {
-                throw fail(ManifestError(line: parser.lineNumber + 1, reason: "line longer than \(ManifestLimits.maxLineBytes) bytes"))
-            }
-        }
-        do throws(ManifestError) {
-            if !carry.isEmpty { try parser.consume(carry[...]) }
-            return try parser.finish()
-        } catch { throw fail(error) }
+        } catch { throw .io(error) }
+        if let failure { throw fail(failure) }
+        do throws(ManifestError) { return try parser.finish() } catch { throw fail(error) }
     }
 }
 

@@ -128,21 +128,6 @@ func openRegularInside(root: String, _ relative: String) throws(FileIOError) -> 
     return try openRegularAt(parent.directory, parent.name, display: display)
 }
 
-/// Reads a file from an open descriptor in 1 MiB chunks.
-func forEachChunk(fd: Int32, path: String, _ body: (UnsafeRawBufferPointer) -> Void) throws(FileIOError) {
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-    defer { buffer.deallocate() }
-    while true {
-        let n = read(fd, buffer.baseAddress, buffer.count)
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw FileIOError(path: path, reason: errnoText())
-        }
-        if n == 0 { return }
-        body(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-    }
-}
-
 /// Writes `contents` as `name` in `directory` through a temporary file and
 /// a rename. A symlink (or anything) planted at the temporary name is
 /// removed, never followed: the temporary file is created with O_EXCL and

@@ -12,15 +12,8 @@ import Testing
     /// - good: the real package NAME from `root`;
     /// - big: announces 200 MB and sends zeros (up to that);
     /// - endless: no Content-Length, zeros until the client stops (200 MB at most).
-    final class SizeServer {
-        let process = Process()
-        let port: Int
-
-        init(root: String) throws {
-            let script = """
-            import http.server, os, sys, threading
-            root = sys.argv[1]
-            threading.Timer(120, lambda: os._exit(0)).start()
+    static func sizeServer(root: String) throws -> LocalHTTPServer {
+        try LocalHTTPServer(root: root, imports: "", handler: """
             count = [0]
             class H(http.server.BaseHTTPRequestHandler):
                 def log_message(self, *a): pass
@@ -48,30 +41,7 @@ import Testing
                         self.send_response(200); self.send_header("Connection", "close"); self.end_headers()
                         self.zeros(200 << 20); self.close_connection = True; return
                     self.send_response(404); self.end_headers()
-            s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-            s.daemon_threads = True
-            print(s.server_address[1], flush=True)
-            s.serve_forever()
-            """
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-            process.arguments = ["-c", script, root]
-            let out = Pipe()
-            process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            var line = Data()
-            while !line.contains(UInt8(ascii: "\n")) {
-                let chunk = out.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                line += chunk
-            }
-            port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-        }
-
-        func stop() {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
-        }
-        deinit { stop() }
+            """)
     }
 
     /// Each lie is refused in one line naming the URL and what was wrong,
@@ -82,7 +52,7 @@ import Testing
         let (folder, records) = try InstallSupport.condaForgeRecords()
         let dir = try TestSupport.temporaryDirectory("sizecap")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let server = try SizeServer(root: folder)
+        let server = try Self.sizeServer(root: folder)
         defer { server.stop() }
         try #require(server.port > 0, "the test server did not start")
         let zlib = try #require(records.first { $0["name"] as? String == "libzlib" })

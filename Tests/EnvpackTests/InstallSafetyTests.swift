@@ -135,7 +135,7 @@ enum SafetySupport {
         try SafetySupport.makePackage(packages + "/named-1-0.tar.bz2", name: "named", files: ["share/n.txt": "n"], indexName: "../../x")
         // (d) served for real, so that a download would happen.
         try SafetySupport.makePackage(packages + "/x-1-0.tar.bz2", name: "x", files: ["share/x.txt": "x"])
-        let server = try Server(root: packages)
+        let server = try Self.server(root: packages)
         defer { server.stop() }
         try #require(server.port > 0, "the test server did not start")
 
@@ -276,17 +276,8 @@ enum SafetySupport {
 
     /// A local server (bounded in time and requests) that trickles one byte
     /// a second, or sends headers and stalls, or serves a real package.
-    final class Server {
-        let process = Process()
-        let port: Int
-        let root: String
-
-        init(root: String) throws {
-            self.root = root
-            let script = """
-            import http.server, os, sys, threading, time, urllib.parse
-            root = sys.argv[1]
-            threading.Timer(120, lambda: os._exit(0)).start()
+    static func server(root: String) throws -> LocalHTTPServer {
+        try LocalHTTPServer(root: root, imports: "time, urllib.parse", handler: """
             count = [0]
             class H(http.server.BaseHTTPRequestHandler):
                 def log_message(self, *a): pass
@@ -317,30 +308,7 @@ enum SafetySupport {
                     data = open(os.path.join(root, name), "rb").read()
                     self.wfile.write(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n" % len(data) + data)
                     self.wfile.flush(); self.close_connection = True
-            s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-            s.daemon_threads = True
-            print(s.server_address[1], flush=True)
-            s.serve_forever()
-            """
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-            process.arguments = ["-c", script, root]
-            let out = Pipe()
-            process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            var line = Data()
-            while !line.contains(UInt8(ascii: "\n")) {
-                let chunk = out.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                line += chunk
-            }
-            port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-        }
-
-        func stop() {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
-        }
-        deinit { stop() }
+            """)
     }
 
     /// envpack under /usr/bin/time: status, stderr, wall and CPU seconds.
@@ -366,7 +334,7 @@ enum SafetySupport {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let tmp = dir + "/tmp"
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        let server = try Server(root: folder)
+        let server = try Self.server(root: folder)
         defer { server.stop() }
         try #require(server.port > 0, "the test server did not start")
 
@@ -404,7 +372,7 @@ enum SafetySupport {
         let (folder, records) = try InstallSupport.condaForgeRecords()
         let dir = try TestSupport.temporaryDirectory("proxy")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let server = try Server(root: folder)
+        let server = try Self.server(root: folder)
         defer { server.stop() }
         try #require(server.port > 0, "the test server did not start")
         let zlib = records.first { $0["name"] as? String == "libzlib" }!

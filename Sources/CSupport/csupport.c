@@ -39,3 +39,70 @@ int envpack_signal_ignored(int sig) {
     if (sigaction(sig, NULL, &current) != 0) return 0;
     return !(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_IGN;
 }
+
+/* Temporary output files to remove if SIGINT, SIGTERM or SIGHUP ends the
+ * process. A fixed table of fixed buffers: the handler reads it without
+ * allocating or locking; threads change it under a mutex, and a slot's path
+ * is complete before the slot is marked used. The handlers are installed
+ * while at least one file is registered and the previous ones put back
+ * after the last is removed. */
+#include <pthread.h>
+#include <stdlib.h>
+#define PENDING_SLOTS 64
+#define PENDING_PATH_MAX 4096
+static char pending_paths[PENDING_SLOTS][PENDING_PATH_MAX];
+static volatile sig_atomic_t pending_used[PENDING_SLOTS];
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static int pending_count;
+static const int pending_signals[3] = {SIGINT, SIGTERM, SIGHUP};
+static struct sigaction pending_saved[3];
+
+static void pending_handler(int sig) {
+    for (int i = 0; i < PENDING_SLOTS; i++) {
+        if (pending_used[i]) unlink(pending_paths[i]);
+    }
+    _exit(128 + sig);
+}
+
+int envpack_pending_add(const char *path) {
+    size_t n = strlen(path);
+    if (n >= PENDING_PATH_MAX) return -1;
+    int slot = -1;
+    pthread_mutex_lock(&pending_lock);
+    for (int i = 0; i < PENDING_SLOTS; i++) {
+        if (!pending_used[i]) { slot = i; break; }
+    }
+    if (slot >= 0) {
+        memcpy(pending_paths[slot], path, n + 1);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        pending_used[slot] = 1;
+        if (pending_count++ == 0) {
+            struct sigaction action;
+            memset(&action, 0, sizeof action);
+            action.sa_handler = pending_handler;
+            sigemptyset(&action.sa_mask);
+            for (int i = 0; i < 3; i++) sigaction(pending_signals[i], &action, &pending_saved[i]);
+        }
+    }
+    pthread_mutex_unlock(&pending_lock);
+    return slot;
+}
+
+void envpack_pending_remove(int slot) {
+    if (slot < 0 || slot >= PENDING_SLOTS) return;
+    pthread_mutex_lock(&pending_lock);
+    if (pending_used[slot]) {
+        pending_used[slot] = 0;
+        if (--pending_count == 0) {
+            for (int i = 0; i < 3; i++) sigaction(pending_signals[i], &pending_saved[i], NULL);
+        }
+    }
+    pthread_mutex_unlock(&pending_lock);
+}
+
+int envpack_pending_count(void) {
+    pthread_mutex_lock(&pending_lock);
+    int n = pending_count;
+    pthread_mutex_unlock(&pending_lock);
+    return n;
+}

@@ -26,4 +26,14 @@ void envpack_silence_output(void);
 /// Whether `sig` is ignored (SIG_IGN), as under nohup.
 int envpack_signal_ignored(int sig);
 
+/// Registers a temporary file to remove if SIGINT, SIGTERM or SIGHUP ends
+/// the process (the handlers exit with 128 + the signal); returns a slot for
+/// envpack_pending_remove, or -1 when the path is too long or 64 files are
+/// registered already (that file is then not removed on a signal). Safe to
+/// call from several threads.
+int envpack_pending_add(const char *path);
+void envpack_pending_remove(int slot);
+/// How many files are registered (for the tests).
+int envpack_pending_count(void);
+
 #endif

@@ -16,7 +16,8 @@ public final class ArchiveReader {
     private let archive: OpaquePointer
     public let displayPath: String
     private var entry: OpaquePointer? = nil
-    private let feed: DecompressingFeed?
+    /// Internal for the tests (a dropped reader must end its feeder).
+    let feed: DecompressingFeed?
     /// For an archive read from inside another one's entry.
     private let nested: NestedSource?
     /// Set once the end of the archive was reached and the stream checked.
@@ -102,7 +103,10 @@ public final class ArchiveReader {
     /// Why `nextBlock` failed.
     fileprivate private(set) var blockError = ""
 
-    deinit { archive_read_free(archive) }
+    deinit {
+        archive_read_free(archive)
+        feed?.abandon()
+    }
 
     public struct Entry {
         public var path: String

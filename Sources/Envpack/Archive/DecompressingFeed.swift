@@ -56,6 +56,14 @@ final class DecompressingFeed: @unchecked Sendable {
 
     deinit { if !readClosed { close(readFD) } }
 
+    /// For a reader dropped before the end: closes the read end without
+    /// waiting, so a feeder blocked on a full pipe gets EPIPE and ends (it
+    /// holds this object until then; without this it would block forever,
+    /// holding its thread and descriptors).
+    func abandon() {
+        if !readClosed { close(readFD); readClosed = true }
+    }
+
     /// Why the feed stopped early, if it did. Only for a reader that has
     /// stopped: it closes the read end, which ends a feeder still writing.
     func error() -> String? {

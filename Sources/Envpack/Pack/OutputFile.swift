@@ -2,19 +2,11 @@
 // into place only when complete (any failure, or Ctrl-C, leaves nothing), or
 // a stream: standard output, or an existing character device or named pipe
 // (`-o /dev/null`, `-o fifo`), written in place as `-o -` is.
+import CSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// The temporary file to remove if a signal ends the process; a C string so
-/// the handler can use it without allocating.
-nonisolated(unsafe) private var pendingTemporaryPath: UnsafeMutablePointer<CChar>? = nil
-
-private func removePendingAndExit(_ signal: Int32) {
-    if let p = pendingTemporaryPath { unlink(p) }
-    _exit(128 + signal)
-}
 
 public final class OutputFile {
     public let fd: Int32
@@ -27,6 +19,12 @@ public final class OutputFile {
     private let folders = MissingFolders()
     /// A device or named pipe opened by path (closed at the end).
     private var ownsStream = false
+    /// Whether `fd` still needs closing (a file envpack created).
+    private var fileOpen = false
+    /// The temporary's slot in the process-wide list a signal handler
+    /// removes (CSupport's envpack_pending_*): several outputs may be open
+    /// at once on several threads.
+    private var pendingSlot: Int32 = -1
 
     /// Opens the output. `path` "-" means standard output.
     public init(path: String, force: Bool) throws {
@@ -81,10 +79,8 @@ public final class OutputFile {
         displayPath = absolute
         finalPath = absolute
         temporaryPath = temporary
-        pendingTemporaryPath = strdup(temporary)
-        signal(SIGINT, removePendingAndExit)
-        signal(SIGTERM, removePendingAndExit)
-        signal(SIGHUP, removePendingAndExit)
+        fileOpen = true
+        pendingSlot = envpack_pending_add(temporary)
         Interruption.unblock([SIGINT, SIGTERM, SIGHUP])
     }
 
@@ -97,7 +93,8 @@ public final class OutputFile {
         }
         guard let finalPath, let temporaryPath else { return }
         guard fsync(fd) == 0 else { throw EnvpackError.writeFailed(path: finalPath, reason: errnoMessage()) }
-        close(fd)
+        fileOpen = false
+        guard close(fd) == 0 else { throw EnvpackError.writeFailed(path: finalPath, reason: errnoMessage()) }
         guard rename(temporaryPath, finalPath) == 0 else {
             let message = errnoMessage()
             unlink(temporaryPath)
@@ -109,16 +106,15 @@ public final class OutputFile {
 
     deinit {
         if ownsStream { close(fd) }
+        if fileOpen { close(fd) }
         guard let temporaryPath, !committed else { return }
-        close(fd)
         unlink(temporaryPath)
         folders.removeCreated()
         clearPending()
     }
 
     private func clearPending() {
-        signal(SIGINT, SIG_DFL); signal(SIGTERM, SIG_DFL); signal(SIGHUP, SIG_DFL)
-        free(pendingTemporaryPath)
-        pendingTemporaryPath = nil
+        envpack_pending_remove(pendingSlot)
+        pendingSlot = -1
     }
 }

@@ -1,0 +1,29 @@
+// A reader dropped before the end of its archive (a client that wants only
+// the first entries, an error half-way) must not leave its decoding thread
+// behind: the thread was blocked for ever writing to a pipe nobody read,
+// holding the feed, its descriptors and its buffers.
+import Foundation
+import Testing
+@testable import Envpack
+
+@Suite struct ArchiveReaderLifetimeTests {
+    @Test func droppedReaderEndsItsFeeder() throws {
+        let dir = try TestSupport.temporaryDirectory("lifetime")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Incompressible data well beyond the pipe's 1 MiB, so the feeder
+        // is still writing when the reader goes away.
+        let data = dir + "/data"
+        try TestSupport.run("/bin/sh", ["-c", "head -c 24000000 /dev/urandom > '\(data)' && cd '\(dir)' && tar -cf - data | zstd -q -1 -o archive.tar.zst"])
+        weak var feed: DecompressingFeed?
+        do {
+            let reader = try ArchiveReader(path: dir + "/archive.tar.zst")
+            feed = reader.feed
+            #expect(try reader.next()?.path == "data")
+            #expect(feed != nil)
+        }
+        // The feeder thread holds the feed until it returns.
+        let deadline = Date().addingTimeInterval(10)
+        while feed != nil && Date() < deadline { usleep(20_000) }
+        #expect(feed == nil, "the decoding thread of a dropped reader is still running")
+    }
+}

@@ -12,8 +12,10 @@ swift build --build-tests
 bash scripts/build-helper.sh
 
 # Fixture envs embed their own path, so they are rebuilt only when Fixtures/
-# changed since the last build into the same place (always under CI).
-stamp=$(find Fixtures -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+# or the place of ../shared (the specs name it by absolute path) changed since
+# the last build into the same place
+# (always under CI).
+stamp=$( (find Fixtures -type f -print0 | sort -z | xargs -0 sha256sum; cd ../shared && pwd -P) | sha256sum | cut -c1-16)
 if [ -n "${CI:-}" ] || [ "$(cat "$ENVPACK_FIXTURES/.envpack-stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "== building fixtures into $ENVPACK_FIXTURES" >&2
   bash Fixtures/build.sh "$ENVPACK_FIXTURES"

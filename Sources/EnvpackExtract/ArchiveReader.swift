@@ -145,9 +145,11 @@ public final class ArchiveReader {
         }
         if status == ARCHIVE_WARN && e != nil {
             // Only a name libarchive could not convert is let through: the
-            // name itself is checked below, byte for byte.
+            // name itself is checked below, byte for byte. (Tar says "can't",
+            // zip "cannot"; zip's happens where no UTF-8 locale exists, as
+            // for the static helper in a bare chroot.)
             let message = libarchiveError(archive) ?? ""
-            if !containsText(message, "can't be converted") {
+            if !containsText(message, "can't be converted") && !containsText(message, "cannot be converted") {
                 throw ExtractError.archive(path: displayPath, reason: Self.describe(message))
             }
         } else if status != ARCHIVE_OK || e == nil {
@@ -159,7 +161,13 @@ public final class ArchiveReader {
         func refuse(_ why: String) -> ExtractError { .archive(path: displayPath, reason: "refusing entry \(why)") }
         switch Self.utf8(archive_entry_pathname(e), or: archive_entry_pathname_utf8(e)) {
         case .valid(let name) where !name.isEmpty: currentPath = name
-        case .valid, .missing: throw refuse("\(label): it has an empty name")
+        case .valid, .missing:
+            if status == ARCHIVE_WARN {
+                // A zip's UTF-8 name, lost in the conversion to a locale
+                // that is not UTF-8 (a machine without C.UTF-8 installed).
+                throw refuse("\(label): its name is not ASCII and this system has no UTF-8 locale (C.UTF-8) to read a zip's names through: unpack a tar archive of the environment instead, or install the C.UTF-8 locale")
+            }
+            throw refuse("\(label): it has an empty name")
         case .invalid(let shown): throw refuse("\(shown): its name is not valid UTF-8")
         }
         currentSymlink = nil

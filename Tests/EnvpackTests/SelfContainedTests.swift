@@ -74,11 +74,16 @@ import Testing
 
             cp "$PACKAGE/.build/envpack-unpack-static" "$ROOT/envpack-unpack"
             for f in tar.zst tar.gz zip; do cp "$WORK/env.$f" "$ROOT/"; done
-            for f in tar.zst tar.gz zip; do
+            for f in tar.zst tar.gz; do
                 chroot "$ROOT" /envpack-unpack "/env.$f" "/opt/$f"
                 grep -qx "prefix = /opt/$f" "$ROOT/opt/$f/etc/envpack-demo.conf"
                 test "$(head -1 "$ROOT/opt/$f/bin/demo-script")" = "#!/opt/$f/bin/demo-interp"
             done
+            # A zip's non-ASCII names need a UTF-8 locale, which a bare
+            # chroot lacks: a clear refusal, nothing at DEST.
+            if chroot "$ROOT" /envpack-unpack /env.zip /opt/zip 2> "$WORK/zip.err"; then echo "zip unpacked without a UTF-8 locale" >&2; exit 1; fi
+            grep -q "no UTF-8 locale" "$WORK/zip.err"
+            test "$(ls -A "$ROOT/opt" | grep -c zip)" = 0
             # standard input, too
             chroot "$ROOT" /envpack-unpack - /opt/stdin < "$WORK/env.tar.zst"
             grep -qx "prefix = /opt/stdin" "$ROOT/opt/stdin/etc/envpack-demo.conf"
@@ -95,5 +100,118 @@ import Testing
             """, work: work, root: work + "/root")
         #expect(r.status == 0, "\(r.stderr)")
         #expect(String(decoding: r.stdout, as: UTF8.self).contains("ALL-OK"))
+    }
+
+    /// `sh env.sh DEST` with nothing but a static busybox (as sh, dd and
+    /// mktemp) in an empty chroot, and in minbase where the programs then
+    /// run; --list and --help work; the payload after the header is the
+    /// plain tar.zst, byte for byte; packing twice gives the same file.
+    @Test func selfExtractorInstallsOnABareMachine() throws {
+        let env = try TestSupport.fixtureEnv("demo")
+        let work = try TestSupport.temporaryDirectory("bare-sh")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        try Self.pack(env, work + "/env.sh")
+        try Self.pack(env, work + "/again.sh")
+        try Self.pack(env, work + "/env.tar.zst")
+        #expect(FileManager.default.contents(atPath: work + "/env.sh") == FileManager.default.contents(atPath: work + "/again.sh"),
+                "two packs of the same environment differ")
+        let r = try Self.script(Self.prelude(work) + Self.bareRoot + """
+
+            mkdir -p "$ROOT/bin"
+            cp /bin/busybox "$ROOT/bin/busybox"
+            for t in sh dd mktemp; do ln -s busybox "$ROOT/bin/$t"; done
+            cp "$WORK/env.sh" "$ROOT/env.sh"
+            payload=$(head -c 8192 "$WORK/env.sh" | grep '^payload=' | cut -d= -f2 | cut -d: -f1)
+            tail -c +$((payload + 1)) "$WORK/env.sh" | cmp - "$WORK/env.tar.zst"
+            chroot "$ROOT" /bin/sh /env.sh --help | grep -q "sh /env.sh DEST"
+            chroot "$ROOT" /bin/sh /env.sh --list | grep -qx "etc/envpack-demo.conf"
+            chroot "$ROOT" /bin/sh /env.sh /opt/env
+            grep -qx "prefix = /opt/env" "$ROOT/opt/env/etc/envpack-demo.conf"
+            test "$(head -1 "$ROOT/opt/env/bin/demo-script")" = "#!/opt/env/bin/demo-interp"
+            test -z "$(ls -A "$ROOT/tmp")"   # the helper's temporary copy is gone
+            # -f replaces it; without -f it is refused
+            if chroot "$ROOT" /bin/sh /env.sh /opt/env 2>/dev/null; then echo "replaced without -f" >&2; exit 1; fi
+            chroot "$ROOT" /bin/sh /env.sh -f /opt/env
+            test "$(ls -A "$ROOT/opt")" = env
+            \(Self.minbaseRoot)
+            cp "$WORK/env.sh" "$WORK/merged/tmp/env.sh"
+            chroot "$WORK/merged" /bin/sh /tmp/env.sh /opt/env
+            chroot "$WORK/merged" /opt/env/bin/greet
+            chroot "$WORK/merged" /opt/env/bin/demo-script
+            echo ALL-OK
+            """, work: work, root: work + "/root")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(String(decoding: r.stdout, as: UTF8.self).contains("ALL-OK"))
+    }
+
+    /// One flipped byte anywhere in the payload is refused by the sha256
+    /// check before anything is written: nothing at DEST, nothing beside
+    /// it. Trials: the first, the middle and the last byte.
+    @Test func flippedPayloadByteIsRefused() throws {
+        let env = try TestSupport.fixtureEnv("demo")
+        let work = try TestSupport.temporaryDirectory("flip-sh")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        try Self.pack(env, work + "/env.sh")
+        let original = try #require(FileManager.default.contents(atPath: work + "/env.sh"))
+        let text = String(decoding: original.prefix(8192), as: UTF8.self)
+        let spec = try #require(text.split(separator: "\n").first { $0.hasPrefix("payload=") }).dropFirst("payload=".count)
+        let parts = spec.split(separator: ":")
+        let offset = try #require(Int(parts[0])), length = try #require(Int(parts[1]))
+        for (trial, position) in [offset, offset + length / 2, offset + length - 1].enumerated() {
+            var bytes = [UInt8](original)
+            bytes[position] ^= 0x01
+            let file = work + "/flipped\(trial).sh"
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+            let dest = work + "/out\(trial)/env"
+            try FileManager.default.createDirectory(atPath: work + "/out\(trial)", withIntermediateDirectories: true)
+            let r = try TestSupport.run("/bin/sh", [file, dest])
+            #expect(r.status != 0, "trial \(trial): a flipped byte at \(position) was accepted")
+            #expect(r.stderr.contains("sha256"), "trial \(trial): \(r.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: work + "/out\(trial)").isEmpty,
+                    "trial \(trial): something was written beside DEST")
+        }
+    }
+
+    /// kill -9 of the whole installer (sh and helper) while it extracts
+    /// leaves nothing at DEST; the next run removes the staging folder the
+    /// killed one left and succeeds. Trials: kills at 3 moments.
+    @Test func killedSelfExtractorLeavesNothing() throws {
+        let env = try TestSupport.fixtureEnv("python")
+        let work = try TestSupport.temporaryDirectory("kill-sh")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        try Self.pack(env, work + "/env.sh")
+        let r = try Self.script("""
+            saw=0
+            for delay in 0.05 0.2 0.5; do
+                out="$WORK/out-$delay"; mkdir -p "$out"
+                setsid sh "$WORK/env.sh" "$out/env" > /dev/null 2>&1 &
+                pid=$!
+                sleep "$delay"
+                kill -9 -- -"$pid" 2>/dev/null || kill -9 "$pid"
+                wait "$pid" 2>/dev/null || true
+                sleep 0.1
+                test ! -e "$out/env" || { echo "DEST exists after kill -9 at $delay" >&2; exit 1; }
+                if ls -A "$out" | grep -q '^[.]envpack-unpack-'; then saw=$((saw + 1)); fi
+                sh "$WORK/env.sh" "$out/env" 2> "$WORK/rerun.err"
+                test -x "$out/env/bin/python"
+                "$out/env/bin/python" -c 'import sys; print(sys.prefix)' | grep -qx "$out/env"
+                test "$(ls -A "$out")" = env || { echo "left beside DEST: $(ls -A "$out")" >&2; exit 1; }
+            done
+            # at least one kill landed mid-extraction, and a rerun cleaned up after it
+            test "$saw" -ge 1 || { echo "no kill landed while a staging folder existed" >&2; exit 1; }
+            echo ALL-OK
+            """, work: work)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(String(decoding: r.stdout, as: UTF8.self).contains("ALL-OK"))
+    }
+
+    /// Both executables a user carries are static: no interpreter, no
+    /// shared library.
+    @Test func helperIsStatic() throws {
+        let f = try TestSupport.run("/usr/bin/file", ["-L", Self.helper])
+        #expect(String(decoding: f.stdout, as: UTF8.self).contains("statically linked"))
+        let d = try TestSupport.run("/usr/bin/readelf", ["-d", "-l", Self.helper])
+        let text = String(decoding: d.stdout, as: UTF8.self)
+        #expect(!text.contains("NEEDED") && !text.contains("INTERP"))
     }
 }

@@ -214,4 +214,62 @@ import Testing
         let text = String(decoding: d.stdout, as: UTF8.self)
         #expect(!text.contains("NEEDED") && !text.contains("INTERP"))
     }
+
+    /// The static envpack (scripts/build-static.sh), as scripts/install.sh
+    /// places it.
+    static var staticEnvpack: String {
+        TestSupport.packageRoot.appendingPathComponent(".build/envpack-static").path
+    }
+
+    @Test func staticEnvpackIsStatic() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.staticEnvpack), "\(Self.staticEnvpack) is missing: run scripts/build-static.sh")
+        let f = try TestSupport.run("/usr/bin/file", ["-L", Self.staticEnvpack])
+        #expect(String(decoding: f.stdout, as: UTF8.self).contains("statically linked"))
+        let d = try TestSupport.run("/usr/bin/readelf", ["-d", "-l", Self.staticEnvpack])
+        let text = String(decoding: d.stdout, as: UTF8.self)
+        #expect(!text.contains("NEEDED") && !text.contains("INTERP"))
+    }
+
+    /// The air-gapped story: a bundle made here, the static envpack and its
+    /// helper installed by scripts/install.sh into an empty chroot (and into
+    /// minbase), no network: `install --offline` of the bundle, `pack` of
+    /// the result, `unpack` of that; in minbase the programs run.
+    @Test func staticEnvpackWorksOnABareMachine() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.staticEnvpack), "\(Self.staticEnvpack) is missing: run scripts/build-static.sh")
+        let env = try TestSupport.fixtureEnv("demo")
+        let work = try TestSupport.temporaryDirectory("bare-envpack")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let bundled = try TestSupport.envpack(["bundle", "-p", env, "-o", work + "/bundle"])
+        try #require(bundled.status == 0, "\(bundled.stderr)")
+        let steps = """
+            "$R/usr/bin/envpack" --version >/dev/null
+            chroot "$R" /usr/bin/envpack install -q --offline --file /bundle/spec.txt -p /opt/env --pkgs-dir /tmp/pkgs
+            grep -qx "prefix = /opt/env" "$R/opt/env/etc/envpack-demo.conf"
+            chroot "$R" /usr/bin/envpack pack -q -p /opt/env -o /tmp/env.tar.zst
+            chroot "$R" /usr/bin/envpack unpack -q /tmp/env.tar.zst /opt/env2
+            grep -qx "prefix = /opt/env2" "$R/opt/env2/etc/envpack-demo.conf"
+            chroot "$R" /usr/bin/envpack inspect /tmp/env.tar.zst > /dev/null
+            """
+        let r = try Self.script(Self.prelude(work) + Self.bareRoot + """
+
+            install() {
+                ENVPACK_BIN="$PACKAGE/.build/envpack-static" ENVPACK_HELPER="$PACKAGE/.build/envpack-unpack-static" \\
+                    bash "$PACKAGE/scripts/install.sh" "$1/usr" 2>/dev/null
+                cp -a "$WORK/bundle" "$1/bundle"
+            }
+            install "$ROOT"
+            R=$ROOT
+            \(steps)
+            test ! -e "$ROOT/lib" && test ! -e "$ROOT/lib64" && test -z "$(ls "$ROOT/usr" | grep -v '^bin$' | grep -v '^libexec$')"
+            echo BARE-OK
+            \(Self.minbaseRoot)
+            install "$WORK/merged"
+            R=$WORK/merged
+            \(steps)
+            chroot "$R" /opt/env2/bin/greet
+            echo ALL-OK
+            """, work: work, root: work + "/root")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(String(decoding: r.stdout, as: UTF8.self).contains("ALL-OK"))
+    }
 }

@@ -41,6 +41,12 @@ enum SelfExtractingOutput {
             let output = try OutputFile(path: options.output, force: options.force)
             let fd = output.fd
             let display = output.displayPath
+            // The header is written last, at the start: a pipe or a device
+            // cannot take it.
+            var st = stat()
+            guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, lseek(fd, 0, SEEK_CUR) == 0 else {
+                throw EnvpackError.invalidOption("--format sh writes a regular file (its header is written last): give -o FILE.sh, not a pipe or a device")
+            }
             var prefix = [UInt8](repeating: 0x0a, count: headerSize)
             prefix += helperBytes
             prefix += [UInt8](repeating: 0, count: helperPadded - helperBytes.count)

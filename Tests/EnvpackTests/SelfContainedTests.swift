@@ -84,6 +84,11 @@ import Testing
             if chroot "$ROOT" /envpack-unpack /env.zip /opt/zip 2> "$WORK/zip.err"; then echo "zip unpacked without a UTF-8 locale" >&2; exit 1; fi
             grep -q "no UTF-8 locale" "$WORK/zip.err"
             test "$(ls -A "$ROOT/opt" | grep -c zip)" = 0
+            # a truncated archive: refused, nothing at DEST or beside it
+            head -c 100000 "$WORK/env.tar.zst" > "$ROOT/cut.tar.zst"
+            if chroot "$ROOT" /envpack-unpack /cut.tar.zst /opt/cut 2> "$WORK/cut.err"; then echo "a truncated archive was unpacked" >&2; exit 1; fi
+            grep -q "truncated" "$WORK/cut.err"
+            test "$(ls -A "$ROOT/opt" | grep -c cut)" = 0
             # standard input, too
             chroot "$ROOT" /envpack-unpack - /opt/stdin < "$WORK/env.tar.zst"
             grep -qx "prefix = /opt/stdin" "$ROOT/opt/stdin/etc/envpack-demo.conf"

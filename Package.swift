@@ -35,16 +35,24 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CBzip2", providers: [.apt(["libbz2-dev"])]),
+        // sha256 without Foundation, for the extraction module (libarchive links nettle too).
+        .systemLibrary(name: "CNettle", pkgConfig: "nettle", providers: [.apt(["nettle-dev"])]),
 
         // The relocation engine and the manifest format. Foundation-free, so
         // the static unpack helper can carry it and stay small.
         .target(name: "CSupport"),
         .target(name: "EnvpackRelocation", dependencies: ["CElf", "CSupport"]),
 
+        // Reading and safely extracting archives: one module for `envpack
+        // unpack`, `envpack install` and the static helper. Foundation-free.
+        .target(name: "EnvpackExtract", dependencies: [
+            "EnvpackRelocation", "CArchive", "CZstd", "CLZMA", "CZlib", "CBzip2", "CNettle", "CSupport",
+        ]),
+
         // Everything else: the conda model, scanning, archive I/O, packing,
         // installing.
         .target(name: "Envpack", dependencies: [
-            "EnvpackRelocation", "CArchive", "CZstd", "CLZMA", "CZlib", "CBzip2", "CSupport",
+            "EnvpackRelocation", "EnvpackExtract", "CArchive", "CZstd", "CLZMA", "CZlib", "CBzip2", "CSupport",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -60,10 +68,10 @@ let package = Package(
 
         // The helper every archive carries as bin/envpack-unpack: built
         // statically (see scripts/build-helper.sh), no Foundation.
-        .executableTarget(name: "envpack-unpack", dependencies: ["EnvpackRelocation"]),
+        .executableTarget(name: "envpack-unpack", dependencies: ["EnvpackRelocation", "EnvpackExtract", "CSupport"]),
 
         .testTarget(name: "EnvpackRelocationTests", dependencies: ["EnvpackRelocation"]),
-        .testTarget(name: "EnvpackTests", dependencies: ["Envpack", "EnvpackRelocation"]),
+        .testTarget(name: "EnvpackTests", dependencies: ["Envpack", "EnvpackRelocation", "EnvpackExtract"]),
         // The library as an outside client sees it: public API only, no @testable.
         .testTarget(name: "EnvpackAPITests", dependencies: ["Envpack", "EnvpackRelocation"]),
     ]

@@ -5,6 +5,8 @@
 set -euo pipefail
 packages=(
   pkg-config libarchive-dev libzstd-dev liblzma-dev libelf-dev zlib1g-dev libbz2-dev   # building envpack
+  nettle-dev liblz4-dev libacl1-dev                                         # the static helper links libarchive.a and what it needs
+  busybox-static                                                           # self-extractor tests: the only tool in a bare chroot
   libcurl4-openssl-dev                                                     # scripts/install.sh: the static Swift runtime's Foundation links libcurl
   gcc binutils zstd libarchive-tools patchelf python3 python3-venv          # fixtures, tests, bench
   util-linux file time zsh fish dash strace                                # namespaces, bench, activate tests, umask test

@@ -6,10 +6,10 @@
 #
 #   bash scripts/install.sh PREFIX        e.g. /usr/local or ~/.local
 #
-# Builds what is not built yet: envpack in release mode with the Swift
-# standard library linked in (so the installed binary needs no Swift
-# toolchain, only the Debian libraries of scripts/deps.sh), and the static
-# helper through scripts/build-helper.sh. Already built files can be named
+# Builds what is not built yet: envpack as one static executable
+# (scripts/build-static.sh: no shared libraries at all, so the installed
+# binary runs on any x86-64 Linux machine, with no Swift toolchain and no
+# Debian libraries), and the static helper through scripts/build-helper.sh. Already built files can be named
 # instead: ENVPACK_BIN=path/to/envpack, ENVPACK_HELPER=path/to/static/helper.
 # Each file is copied beside its place and renamed into it, so a running
 # envpack is never overwritten in place.
@@ -22,13 +22,12 @@ case "$1" in -h|--help) usage;; "") usage;; esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 bin=${ENVPACK_BIN:-}
-strip_bin=0
 if [ -z "$bin" ]; then
-  echo "== building envpack (release, static Swift runtime)" >&2
-  # Its own scratch path keeps these flags away from the debug build.
-  (cd "$root" && swift build -c release --product envpack --static-swift-stdlib --scratch-path .build-release >&2)
-  bin="$root/.build-release/release/envpack"
-  strip_bin=1
+  bin="$root/.build/envpack-static"
+  if [ ! -f "$bin" ]; then
+    echo "== building envpack (release, static executable)" >&2
+    bash "$root/scripts/build-static.sh"
+  fi
 fi
 helper=${ENVPACK_HELPER:-}
 if [ -z "$helper" ]; then
@@ -63,12 +62,6 @@ place() {  # place SOURCE DEST: copy beside DEST, then rename over it
   trap - EXIT
   echo "installed $2" >&2
 }
-if [ "$strip_bin" = 1 ]; then
-  # Symbols are 4/5 of a release build; the installed copy goes without.
-  stripped="$root/.build-release/envpack-stripped"
-  strip -o "$stripped" "$bin"
-  bin=$stripped
-fi
 place "$bin" "$prefix/bin/envpack"
 place "$helper" "$prefix/libexec/envpack/envpack-unpack"
 echo "done: put $prefix/bin on PATH and run: envpack pack -n ENV" >&2

@@ -10,6 +10,9 @@ export ENVPACK_FIXTURES=${ENVPACK_FIXTURES:-/tmp/envpack-fixtures}
 echo "== building envpack" >&2
 swift build --build-tests
 bash scripts/build-helper.sh
+# envpack as one static executable, for the bare-machine tests: linked from
+# the debug build's objects (seconds; the release build takes many minutes).
+bash scripts/build-static.sh --from-debug
 
 # Fixture envs embed their own path, so they are rebuilt only when Fixtures/
 # or the place of ../shared (the specs name it by absolute path) changed since

@@ -35,6 +35,18 @@ func environmentRoot() -> String {
 
 let usage = """
 usage: envpack-unpack [--dry-run] [-v] | --check | --manifest | --version | --help
+       envpack-unpack [-f] [-q] ARCHIVE DEST
+       envpack-unpack --list ARCHIVE
+
+With ARCHIVE and DEST: unpacks an envpack archive (tar.zst, tar.gz,
+tar.bz2, tar.xz, tar or zip; "-" reads a tar from standard input) into
+DEST and relocates it there, as `envpack unpack` does: every entry checked,
+the stream verified to its end, and only a complete, relocated environment
+renamed into place (nothing at DEST otherwise). Needs nothing on the
+machine: no envpack, tar or zstd.
+  -f, --force      replace DEST if it is a conda environment (atomically)
+  -q, --quiet      no summary line
+  --list           list the archive's entries
 
 Relocates the environment this helper belongs to (<env>/bin/envpack-unpack)
 so that it runs where it is now: text and binary prefixes, shebang lines and
@@ -57,17 +69,41 @@ to where it is, it changes nothing.
 /// top-level variables would count as shared mutable state.
 func main() -> Never {
     var dryRun = false, verbose = false, check = false, summary = false
-    for argument in CommandLine.arguments.dropFirst() {
+    var force = false, quiet = false, list = false, payload: Payload? = nil
+    var positional: [String] = []
+    var arguments = CommandLine.arguments.dropFirst()
+    while let argument = arguments.popFirst() {
         switch argument {
+        case "-f", "--force": force = true
+        case "-q", "--quiet": quiet = true
+        case "--list": list = true
+        // For self-extractors: the archive is bytes OFFSET..+LENGTH of
+        // ARCHIVE, whose sha256 is checked before anything is written.
+        case "--payload":
+            guard let spec = arguments.popFirst(), let p = Payload(spec) else { fail("--payload wants OFFSET:LENGTH:SHA256", code: 2) }
+            payload = p
+        case "--": positional += arguments; arguments = []
+        case "-": positional.append(argument)
         case "--dry-run", "-n": dryRun = true
         case "-v", "--verbose": verbose = true
         case "--check": check = true
         case "--manifest": summary = true
         case "--version": say("envpack-unpack \(version)"); exit(0)
         case "-h", "--help": say(usage); exit(0)
-        default: fail("unknown argument \(argument) (see --help)", code: 2)
+        default:
+            if argument.hasPrefix("-") { fail("unknown argument \(argument) (see --help)", code: 2) }
+            positional.append(argument)
         }
     }
+    if list {
+        guard positional.count == 1 else { fail("--list wants one ARCHIVE (see --help)", code: 2) }
+        listArchive(positional[0], payload: payload)
+    }
+    if !positional.isEmpty {
+        guard positional.count == 2 else { fail("give ARCHIVE and DEST (see --help)", code: 2) }
+        unpackArchive(positional[0], into: positional[1], force: force, payload: payload, quiet: quiet)
+    }
+    if force || quiet || payload != nil { fail("-f, -q and --payload go with ARCHIVE DEST (see --help)", code: 2) }
 
     let root = environmentRoot()
     // Run from a folder that is not an environment (a copy of the helper

@@ -61,8 +61,9 @@ struct PackCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("""
         infer (the default: from the output name; tar.zst when there is none), tar.zst (tzst), \
-        tar.gz (tgz), tar.bz2 (tbz2), tar.xz (txz), tar, zip, no-archive (a plain folder), or \
-        squashfs (an image, through mksquashfs from squashfs-tools). tar.zst is envpack's default, \
+        tar.gz (tgz), tar.bz2 (tbz2), tar.xz (txz), tar, zip, no-archive (a plain folder), \
+        squashfs (an image, through mksquashfs from squashfs-tools), or sh (a self-extracting \
+        installer: `sh ENV.sh DEST` needs only sh, dd and mktemp on the target; inferred from .sh). tar.zst is envpack's default, \
         where conda-pack's is tar.gz: it packs and unpacks several times faster on all cores and \
         is smaller. Unpack it without envpack with tar --zstd -xf.
         """, valueName: "format"))
@@ -178,8 +179,13 @@ struct PackCommand: ParsableCommand {
                     format = .tarZstd
                     break
                 }
+                if output.lowercased().hasSuffix(".sh") {
+                    layout = .selfExtracting
+                    format = .tarZstd
+                    break
+                }
                 guard let inferred = ArchiveFormat.infer(fromFileName: output) else {
-                    throw ValidationError("cannot infer the format from '\(output)': name it .tar.zst, .tar.gz, .tgz, .tar.bz2, .tbz2, .tar.xz, .txz, .tar or .zip, or pass --format (no-archive and squashfs are never inferred)")
+                    throw ValidationError("cannot infer the format from '\(output)': name it .tar.zst, .tar.gz, .tgz, .tar.bz2, .tbz2, .tar.xz, .txz, .tar, .zip or .sh, or pass --format (no-archive and squashfs are never inferred)")
                 }
                 format = inferred
             } else {
@@ -191,11 +197,14 @@ struct PackCommand: ParsableCommand {
         case "squashfs":
             layout = .squashfs
             format = .tar
+        case "sh":
+            layout = .selfExtracting
+            format = .tarZstd
         case "parcel":
             throw ValidationError("--format parcel (Cloudera CDH parcels) is not supported: envpack writes archives for any path; pack a tar.gz with --arcroot NAME and --dest-prefix for a parcel layout")
         default:
             do { format = try ArchiveFormat(name: self.format) } catch {
-                throw ValidationError("\(error) (or no-archive, squashfs)")
+                throw ValidationError("\(error) (or no-archive, squashfs, sh)")
             }
         }
         let defaultName: String
@@ -203,6 +212,7 @@ struct PackCommand: ParsableCommand {
         case .archive: defaultName = "\(envName).\(format.fileExtension)"
         case .folder: defaultName = envName
         case .squashfs: defaultName = "\(envName).squashfs"
+        case .selfExtracting: defaultName = "\(envName).sh"
         }
 
         var options = PackOptions(prefix: prefix, output: output ?? defaultName, format: format)

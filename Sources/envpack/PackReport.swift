@@ -33,6 +33,8 @@ enum PackReport {
                 : "the folder's files still name \(manifest.prefix): run \(quote(output))\(root.isEmpty ? "" : "/" + root)/bin/envpack-unpack where it ends up\n"
         case .squashfs:
             return "mount it with squashfuse \(quote(output)) DIR (or mount -t squashfs -o loop)" + (relocated ? " at \(manifest.prefix)\n" : "; to relocate, copy the files out and run bin/envpack-unpack there\n")
+        case .selfExtracting:
+            return "install it with: sh \(quote(output)) DEST (needs only sh, dd and mktemp there)\n"
         case .archive:
             break
         }

@@ -11,6 +11,7 @@ import EnvpackRelocation
 import Foundation
 import Testing
 @testable import Envpack
+@testable import EnvpackExtract
 
 @Suite struct ExtractionHashTests {
     /// Writes a .tar.bz2 with python's tarfile: `entries` in order, each

@@ -64,3 +64,14 @@ public enum ArchiveFormat: String, CaseIterable, Sendable {
 let useUTF8Locale: Void = {
     if setlocale(LC_CTYPE, "C.UTF-8") == nil { _ = setlocale(LC_CTYPE, "en_US.UTF-8") }
 }()
+
+/// Whether a UTF-8 locale could be set. A machine may have none installed
+/// (a bare chroot running the static envpack): libarchive then cannot
+/// convert UTF-8 names to the locale, and its pax writer crashed on the
+/// NULL name of its own warning; ArchiveWriter then hands it the names'
+/// bytes as they are (see ArchiveWriter.begin).
+let localeIsUTF8: Bool = {
+    _ = useUTF8Locale
+    guard let codeset = nl_langinfo(nl_item(CODESET)) else { return false }
+    return String(cString: codeset) == "UTF-8"
+}()

@@ -117,6 +117,13 @@ public final class ArchiveWriter {
             archive_entry_set_hardlink_utf8(entry, target)
             archive_entry_set_size(entry, 0)
         }
+        if !localeIsUTF8 {
+            // No UTF-8 locale: the names' bytes as they are (libarchive
+            // writes them raw, marked hdrcharset=BINARY where not ASCII).
+            archive_entry_copy_pathname(entry, path)
+            if case .symlink(let target) = kind { archive_entry_copy_symlink(entry, target) }
+            if case .hardlink(let target) = kind { archive_entry_copy_hardlink(entry, target) }
+        }
         try check(archive_write_header(archive, entry), what: path)
     }
 

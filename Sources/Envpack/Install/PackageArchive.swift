@@ -10,6 +10,10 @@ public enum PackageArchive {
     /// Returns the sha256 and size of each regular file written, by path.
     @discardableResult
     public static func extract(_ path: String, into directory: String) throws -> [String: FileDigest] {
+        try asEnvpackError { try extractFiles(path, into: directory) }
+    }
+
+    private static func extractFiles(_ path: String, into directory: String) throws -> [String: FileDigest] {
         var files: [String: FileDigest] = [:]
         if path.hasSuffix(".conda") {
             let outer = try ArchiveReader(path: path)

@@ -69,7 +69,8 @@ public final class OutputFile {
         }
         let name = (absolute as NSString).lastPathComponent
         let temporary = directory + "/." + name + ".envpack-tmp-\(getpid())"
-        let opened = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        // Read and write: a self-extractor reads its payload back to hash it.
+        let opened = open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard opened >= 0 else {
             let reason = errnoMessage()
             folders.removeCreated()
@@ -84,8 +85,13 @@ public final class OutputFile {
         Interruption.unblock([SIGINT, SIGTERM, SIGHUP])
     }
 
+    /// Runs first in `commit()`, with the file complete (a self-extractor
+    /// writes its header there).
+    var beforeCommit: (() throws -> Void)? = nil
+
     /// Makes the archive visible under its final name.
     public func commit() throws {
+        try beforeCommit?()
         if ownsStream {
             ownsStream = false
             guard close(fd) == 0 else { throw EnvpackError.writeFailed(path: displayPath, reason: errnoMessage()) }

@@ -60,6 +60,9 @@ public enum PackLayout: String, Sendable {
     case folder = "no-archive"
     /// A squashfs image, through mksquashfs, zstd-compressed.
     case squashfs
+    /// A self-extracting installer: a sh header, the static helper, a
+    /// tar.zst (SelfExtractingOutput).
+    case selfExtracting = "sh"
 }
 
 extension PackOptions {
@@ -100,6 +103,9 @@ extension PackOptions {
         }
         if layout != .archive && output == "-" {
             throw bad("--format \(layout.rawValue) writes a \(layout == .folder ? "folder" : "file") and cannot stream to standard output: give -o PATH")
+        }
+        if layout == .selfExtracting && format != .tarZstd {
+            throw bad("--format sh carries a tar.zst archive (got \(format.rawValue))")
         }
     }
 }

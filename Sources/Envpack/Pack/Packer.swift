@@ -21,6 +21,7 @@ public enum Packer {
         switch options.layout {
         case .archive: return try pack(options, output: { try OutputFile(path: options.output, force: options.force) })
         case .folder, .squashfs: return try FolderOutput.pack(options)
+        case .selfExtracting: return try SelfExtractingOutput.pack(options)
         }
     }
 

@@ -59,7 +59,7 @@ public enum Unpacker {
 
     private static func extractAndRelocate(_ options: UnpackOptions, into staging: String, finalPath: String,
                                            log: @escaping (String) -> Void) throws -> UnpackSummary {
-        let reader = try ArchiveReader(path: options.archive)
+        let reader = try asEnvpackError { try ArchiveReader(path: options.archive) }
         // From a file, the share of it read so far gives a percentage and an ETA.
         let input = InputPosition(path: options.archive)
         let progress = Progress(label: "unpacking", unit: "entries", total: nil, totalBytes: nil,
@@ -104,42 +104,10 @@ public enum Unpacker {
                              relocatedFiles: plan.files.count, from: plan.from, fromCondaPack: condaPack)
     }
 
-    /// Runs before the manifest is looked for, at the archive's top and
-    /// below its one top folder (--arcroot), with lstat, never through a
-    /// symlink: a symlink on the way to the manifest, or a manifest that is
-    /// a symlink or not a regular file, is refused naming the entry (the
-    /// relocation would otherwise work on what it points to, outside DEST);
-    /// so is a relocation journal, the mark of a half-relocated environment
-    /// (pack refuses those) or a crafted archive, whose journal would steer
-    /// the relocation.
+    /// Before the manifest is looked for: see ExtractedTree (shared with
+    /// the static helper).
     static func refuseLinkedManifestOrJournal(in staging: String, archive: String) throws {
-        func refuse(_ entry: String, _ why: String) -> EnvpackError {
-            .archive(path: archive, reason: "refusing entry \(entry): \(why)")
-        }
-        var roots = [""]
-        let items = (try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []
-        if items.count == 1 { roots.append(items[0]) }
-        for root in roots {
-            let manifest = root.isEmpty ? Manifest.relativePath : root + "/" + Manifest.relativePath
-            let parts = manifest.split(separator: "/").map(String.init)
-            var walked = ""
-            walk: for (i, part) in parts.enumerated() {
-                walked = walked.isEmpty ? part : walked + "/" + part
-                guard let status = FileStatus.lstat(staging + "/" + walked) else { break walk }
-                let last = i == parts.count - 1
-                switch (status.kind, last) {
-                case (.directory, false), (.regular, true): continue
-                case (.symlink, false): throw refuse(walked, "a symlink on the way to the manifest (\(manifest))")
-                case (.symlink, true): throw refuse(walked, "the manifest is a symlink, not a regular file")
-                case (_, true): throw refuse(walked, "the manifest is not a regular file")
-                case (_, false): break walk
-                }
-            }
-            // Its folders were just seen not to be symlinks (or it is not there).
-            let journal = root.isEmpty ? Journal.relativePath : root + "/" + Journal.relativePath
-            if FileStatus.lstat(staging + "/" + journal) != nil {
-                throw refuse(journal, "the archive holds a relocation journal: it was packed from a half-relocated environment, or crafted; finish the relocation there (envpack relocate) and pack it again")
-            }
-        }
+        try asEnvpackError { try ExtractedTree.refuseLinkedManifestOrJournal(in: staging, archive: archive) }
     }
 }
+

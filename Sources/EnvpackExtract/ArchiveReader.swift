@@ -7,7 +7,6 @@
 // checked against its CRC32; entry names and link targets must be valid
 // UTF-8 (two names that differ only in invalid bytes must not become one).
 import CArchive
-import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,7 +16,7 @@ public final class ArchiveReader {
     public let displayPath: String
     private var entry: OpaquePointer? = nil
     /// Internal for the tests (a dropped reader must end its feeder).
-    let feed: DecompressingFeed?
+    public let feed: DecompressingFeed?
     /// For an archive read from inside another one's entry.
     private let nested: NestedSource?
     /// Set once the end of the archive was reached and the stream checked.
@@ -25,33 +24,34 @@ public final class ArchiveReader {
     /// Entries read so far, to name an entry that has no name.
     private var index = 0
 
-    /// Opens `path`, or standard input for "-".
-    public init(path: String) throws {
-        _ = useUTF8Locale
+    /// Opens `path`, or standard input for "-"; with `range`, the tar
+    /// stream stored at that place in the file (a self-extractor's payload).
+    public init(path: String, range: (offset: Int64, length: Int64)? = nil) throws {
+        _ = extractUTF8Locale
         guard let a = archive_read_new() else {
-            throw EnvpackError.archive(path: path, reason: "cannot allocate libarchive state")
+            throw ExtractError.archive(path: path, reason: "cannot allocate libarchive state")
         }
         archive = a
         displayPath = path == "-" ? "standard input" : path
         nested = nil
-        if path != "-" && Self.startsLikeZip(path) {
+        if path != "-" && range == nil && Self.startsLikeZip(path) {
             feed = nil
             archive_read_support_format_zip_seekable(a)
             if archive_read_open_filename(a, path, 1 << 20) != ARCHIVE_OK {
-                throw EnvpackError.archive(path: displayPath, reason: Self.describe(libarchiveError(a) ?? "cannot open"))
+                throw ExtractError.archive(path: displayPath, reason: Self.describe(libarchiveError(a) ?? "cannot open"))
             }
             return
         }
-        do { feed = try DecompressingFeed(path: path) } catch {
+        do { feed = try DecompressingFeed(path: path, range: range) } catch {
             archive_read_free(a)
             throw error
         }
         archive_read_support_format_tar(a)
         let status = archive_read_open_fd(a, feed!.readFD, 1 << 20)
         if status != ARCHIVE_OK {
-            if let reason = feed?.error() { throw EnvpackError.archive(path: displayPath, reason: reason) }
+            if let reason = feed?.error() { throw ExtractError.archive(path: displayPath, reason: reason) }
             // deinit frees the archive: every stored property is set by now.
-            throw EnvpackError.archive(path: displayPath, reason: Self.describe(libarchiveError(a) ?? "cannot open"))
+            throw ExtractError.archive(path: displayPath, reason: Self.describe(libarchiveError(a) ?? "cannot open"))
         }
     }
 
@@ -61,7 +61,7 @@ public final class ArchiveReader {
     /// entry is read to its end (so a zip's CRC32 is checked).
     public init(nestedIn outer: ArchiveReader, name: String) throws {
         guard let a = archive_read_new() else {
-            throw EnvpackError.archive(path: name, reason: "cannot allocate libarchive state")
+            throw ExtractError.archive(path: name, reason: "cannot allocate libarchive state")
         }
         archive = a
         displayPath = outer.displayPath + ":" + name
@@ -135,7 +135,7 @@ public final class ArchiveReader {
     /// The next entry as libarchive's own object, for extraction; its path
     /// and link targets (checked UTF-8) are in `currentPath`,
     /// `currentSymlink` and `currentHardlink`.
-    func nextRaw() throws -> OpaquePointer? {
+    public func nextRaw() throws -> OpaquePointer? {
         if finished { return nil }
         var e: OpaquePointer? = nil
         let status = archive_read_next_header(archive, &e)
@@ -145,10 +145,12 @@ public final class ArchiveReader {
         }
         if status == ARCHIVE_WARN && e != nil {
             // Only a name libarchive could not convert is let through: the
-            // name itself is checked below, byte for byte.
+            // name itself is checked below, byte for byte. (Tar says "can't",
+            // zip "cannot"; zip's happens where no UTF-8 locale exists, as
+            // for the static helper in a bare chroot.)
             let message = libarchiveError(archive) ?? ""
-            if !message.contains("can't be converted") {
-                throw EnvpackError.archive(path: displayPath, reason: Self.describe(message))
+            if !containsText(message, "can't be converted") && !containsText(message, "cannot be converted") {
+                throw ExtractError.archive(path: displayPath, reason: Self.describe(message))
             }
         } else if status != ARCHIVE_OK || e == nil {
             throw failure()
@@ -156,10 +158,16 @@ public final class ArchiveReader {
         index += 1
         entry = e
         let label = "#\(index)"
-        func refuse(_ why: String) -> EnvpackError { .archive(path: displayPath, reason: "refusing entry \(why)") }
+        func refuse(_ why: String) -> ExtractError { .archive(path: displayPath, reason: "refusing entry \(why)") }
         switch Self.utf8(archive_entry_pathname(e), or: archive_entry_pathname_utf8(e)) {
         case .valid(let name) where !name.isEmpty: currentPath = name
-        case .valid, .missing: throw refuse("\(label): it has an empty name")
+        case .valid, .missing:
+            if status == ARCHIVE_WARN {
+                // A zip's UTF-8 name, lost in the conversion to a locale
+                // that is not UTF-8 (a machine without C.UTF-8 installed).
+                throw refuse("\(label): its name is not ASCII and this system has no UTF-8 locale (C.UTF-8) to read a zip's names through: unpack a tar archive of the environment instead, or install the C.UTF-8 locale")
+            }
+            throw refuse("\(label): it has an empty name")
         case .invalid(let shown): throw refuse("\(shown): its name is not valid UTF-8")
         }
         currentSymlink = nil
@@ -175,9 +183,9 @@ public final class ArchiveReader {
         }
         return e
     }
-    private(set) var currentPath = ""
-    private(set) var currentSymlink: String? = nil
-    private(set) var currentHardlink: String? = nil
+    public private(set) var currentPath = ""
+    public private(set) var currentSymlink: String? = nil
+    public private(set) var currentHardlink: String? = nil
 
     private enum Name { case valid(String), invalid(shown: String), missing }
 
@@ -195,18 +203,18 @@ public final class ArchiveReader {
     private func finishStream() throws {
         finished = true
         if let feed, let reason = feed.finish() {
-            throw EnvpackError.archive(path: displayPath, reason: reason)
+            throw ExtractError.archive(path: displayPath, reason: reason)
         }
         if let nested {
             nested.drain()
-            if let reason = nested.failure { throw EnvpackError.archive(path: displayPath, reason: reason) }
+            if let reason = nested.failure { throw ExtractError.archive(path: displayPath, reason: reason) }
         }
     }
 
     /// Streams the current entry's data, block by block, with offsets (a
     /// sparse file's holes are skipped). Every block is checked: a zip CRC
     /// mismatch at the end of an entry is an error, not a warning.
-    func forEachBlock(_ body: (UnsafeRawBufferPointer, Int64) throws -> Void) throws {
+    public func forEachBlock(_ body: (UnsafeRawBufferPointer, Int64) throws -> Void) throws {
         var buffer: UnsafeRawPointer? = nil
         var size = 0
         var offset: Int64 = 0
@@ -230,7 +238,7 @@ public final class ArchiveReader {
         return bytes
     }
 
-    private func failure() -> EnvpackError {
+    private func failure() -> ExtractError {
         // A broken compressed stream shows up in libarchive as a truncated
         // tar; the decoder's own message says more.
         if let reason = feed?.error() ?? nested?.failure { return .archive(path: displayPath, reason: reason) }
@@ -239,7 +247,7 @@ public final class ArchiveReader {
 
     /// libarchive's message, in envpack's words where they differ.
     private static func describe(_ message: String) -> String {
-        if message.lowercased().contains("truncated") { return "archive is truncated (\(message))" }
+        if containsText(message.lowercased(), "truncated") { return "archive is truncated (\(message))" }
         return message
     }
 }
@@ -249,7 +257,7 @@ private func libarchiveError(_ a: OpaquePointer) -> String? {
 }
 
 /// Bytes as text: valid UTF-8 kept, every other byte as \xNN.
-func escapedName(_ bytes: [UInt8]) -> String {
+public func escapedName(_ bytes: [UInt8]) -> String {
     var result = ""
     var i = 0
     while i < bytes.count {
@@ -263,7 +271,7 @@ func escapedName(_ bytes: [UInt8]) -> String {
             }
         }
         if matched == 0 {
-            result += String(format: "\\x%02x", bytes[i])
+            result += "\\x" + hexDigits([bytes[i]])
             i += 1
         } else {
             i += matched

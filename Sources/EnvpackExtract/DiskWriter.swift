@@ -18,8 +18,6 @@
 // Asked to, it hashes each regular file's data (sha256) as it writes it, so
 // `envpack install` checks a package against its info/paths.json without
 // reading every file back.
-import Crypto
-import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,7 +28,7 @@ public struct FileDigest: Sendable, Equatable {
     public var size: Int
 }
 
-final class DiskWriter {
+public final class DiskWriter {
     /// What to give an entry besides its data.
     struct Metadata {
         var mode: mode_t
@@ -50,7 +48,7 @@ final class DiskWriter {
     init(root: String, archive: String) throws {
         self.archive = archive
         rootFD = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard rootFD >= 0 else { throw EnvpackError.writeFailed(path: root, reason: errnoMessage()) }
+        guard rootFD >= 0 else { throw ExtractError.writeFailed(path: root, reason: errnoMessage()) }
     }
 
     deinit {
@@ -58,10 +56,10 @@ final class DiskWriter {
         close(rootFD)
     }
 
-    private func failure(_ entry: String, _ what: String, _ code: Int32 = errno) -> EnvpackError {
+    private func failure(_ entry: String, _ what: String, _ code: Int32 = errno) -> ExtractError {
         .archive(path: archive, reason: "entry \(entry): cannot \(what): \(errnoMessage(code))")
     }
-    private func refusal(_ entry: String, _ why: String) -> EnvpackError {
+    private func refusal(_ entry: String, _ why: String) -> ExtractError {
         .archive(path: archive, reason: "refusing entry \(entry): \(why)")
     }
 
@@ -143,7 +141,7 @@ final class DiskWriter {
         var closed = false
         defer { if !closed { close(fd) } }
         var position: Int64 = 0
-        var hasher: SHA256? = hash ? SHA256() : nil
+        var hasher: SHA256Hasher? = hash ? SHA256Hasher() : nil
         try body { block, offset in
             if offset != position {
                 guard offset > position, lseek(fd, off_t(offset), SEEK_SET) == offset else {
@@ -170,7 +168,8 @@ final class DiskWriter {
         try apply(meta, to: fd, entry: entry)
         closed = true
         if close(fd) != 0 { throw failure(entry, "write it") }
-        return hasher.map { FileDigest(sha256: hexString($0.finalize()), size: Int(position)) }
+        guard var hasher else { return nil }
+        return FileDigest(sha256: hasher.finalizeHex(), size: Int(position))
     }
 
     func makeSymlink(_ components: [String], entry: String, target: String, meta: Metadata) throws {

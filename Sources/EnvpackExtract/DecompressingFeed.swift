@@ -6,26 +6,27 @@
 // input to the end and checks that the last frame is complete and verified;
 // the reader drains the pipe after tar's end marker and asks `finish()`, so
 // a truncated or corrupt stream fails even when tar had all it needed.
-import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
-final class DecompressingFeed: @unchecked Sendable {
+public final class DecompressingFeed: @unchecked Sendable {
     /// The read end, for libarchive.
     let readFD: Int32
     private let writeFD: Int32
     private let source: String
-    private let done = DispatchGroup()
+    private let done = Completion()
     /// Set by the feeding thread; read after `done` has been waited for.
     private var failure: String? = nil
 
-    init(path: String) throws {
+    /// Reads `path` ("-": standard input); with `range`, only `length`
+    /// bytes from `offset` (a self-extractor's payload).
+    init(path: String, range: (offset: Int64, length: Int64)? = nil) throws {
         // A reader that stops early closes the pipe: the feeder must get
         // EPIPE, not be killed by SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
         var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw EnvpackError.unreadable(path: path, reason: errnoMessage()) }
+        guard pipe(&fds) == 0 else { throw ExtractError.unreadable(path: path, reason: errnoMessage()) }
         readFD = fds[0]
         writeFD = fds[1]
         _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
@@ -37,18 +38,32 @@ final class DecompressingFeed: @unchecked Sendable {
         guard inputFD >= 0 else {
             let reason = errnoMessage()
             close(fds[0]); close(fds[1])
-            throw EnvpackError.unreadable(path: path, reason: reason)
+            throw ExtractError.unreadable(path: path, reason: reason)
         }
-        done.enter()
-        Thread.detachNewThread { [self] in
-            do { try feed(from: inputFD) } catch let error as StreamError {
+        var limitFound = Int64.max
+        if let range {
+            guard range.offset >= 0, range.length >= 0, lseek(inputFD, off_t(range.offset), SEEK_SET) == range.offset else {
+                let reason = errnoMessage()
+                close(inputFD); close(fds[0]); close(fds[1])
+                throw ExtractError.unreadable(path: path, reason: "cannot seek to the archive inside it (\(reason))")
+            }
+            limitFound = range.length
+        }
+        let limit = limitFound
+        let started = startDetachedThread { [self] in
+            do { try feed(from: inputFD, limit: limit) } catch let error as StreamError {
                 failure = error.message
             } catch {
                 failure = "\(error)"
             }
             if inputFD != STDIN_FILENO { close(inputFD) }
             close(writeFD)
-            done.leave()
+            done.signal()
+        }
+        guard started else {
+            if inputFD != STDIN_FILENO { close(inputFD) }
+            close(fds[1])  // deinit closes the read end
+            throw ExtractError.unreadable(path: path, reason: "cannot start the decoding thread")
         }
     }
 
@@ -103,7 +118,8 @@ final class DecompressingFeed: @unchecked Sendable {
         }
     }
 
-    private func feed(from fd: Int32) throws {
+    private func feed(from fd: Int32, limit: Int64) throws {
+        var left = limit
         let chunk = 1 << 20
         let input = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
         defer { input.deallocate() }
@@ -117,13 +133,16 @@ final class DecompressingFeed: @unchecked Sendable {
                 // The first read gathers enough bytes to recognise the format
                 // (standard input may deliver them one by one).
                 repeat {
-                    let r = read(fd, input.baseAddress! + n, (first ? 8 : chunk) - n)
+                    let want = Int(min(Int64((first ? 8 : chunk) - n), left))
+                    if want == 0 { break }
+                    let r = read(fd, input.baseAddress! + n, want)
                     if r < 0 {
                         if errno == EINTR { continue }
                         throw StreamError.unsupported("cannot read: " + errnoMessage())
                     }
                     if r == 0 { break }
                     n += r
+                    left -= Int64(r)
                 } while first && n < 8
                 let piece = UnsafeRawBufferPointer(rebasing: input[0..<n])
                 if first {

@@ -23,7 +23,7 @@ if [ -f "$venv/.envpack-complete" ]; then echo "$venv/bin/python"; exit 0; fi
 base=""
 for p in "${ENVPACK_FIXTURE_PYTHON:-}/bin/python$minor" "${PYENV_ROOT:-/root/.pyenv}"/versions/"$minor".*/bin/python"$minor" \
          "$(command -v "python$minor" 2>/dev/null || true)"; do
-  [ -x "$p" ] && base=$p
+  if [ -x "$p" ] && "$p" -c "import sys; sys.exit(sys.version_info[:2] != tuple(map(int, \"$minor\".split(\".\"))))" 2>/dev/null; then base=$p; break; fi
 done
 [ -n "$base" ] || { echo "no python$minor to make the pyspark venv with (pyenv's, ENVPACK_FIXTURE_PYTHON or on PATH)" >&2; exit 2; }
 mkdir -p "$cache"

@@ -43,7 +43,7 @@ func readWhole(fd: Int32, size: Int, limit: Int, path: String) throws(FileIOErro
 }
 
 /// Up to `count` bytes at `offset` (fewer at the end of the file).
-func readAt(fd: Int32, offset: Int, count: Int, path: String) throws(FileIOError) -> [UInt8] {
+public func readAt(fd: Int32, offset: Int, count: Int, path: String) throws(FileIOError) -> [UInt8] {
     guard offset >= 0, count >= 0 else { throw FileIOError(path: path, reason: "offset \(offset) is out of range") }
     // Never allocate more than the file holds: the count may come from a
     // hostile manifest.

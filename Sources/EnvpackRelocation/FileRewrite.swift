@@ -14,6 +14,12 @@ public struct Edit: Sendable, Equatable {
     public var expected: [UInt8]
     public var replacement: [UInt8]
     public var length: Int { expected.count }
+
+    public init(offset: Int, expected: [UInt8], replacement: [UInt8]) {
+        self.offset = offset
+        self.expected = expected
+        self.replacement = replacement
+    }
 }
 
 /// What a rewrite's temporary file is called: this, then the file's name.

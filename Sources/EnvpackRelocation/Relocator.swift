@@ -165,7 +165,9 @@ public struct Relocator {
         var longest: Int? = nil
         func problem(_ text: String) {
             problemCount += 1
-            if problems.count < 8 { problems.append(text) }
+            // Paths and prefixes from a manifest may hold control bytes:
+            // the message stays one line.
+            if problems.count < 8 { problems.append(controlEscaped(text)) }
         }
 
         for file in manifest.files {
@@ -682,3 +684,19 @@ func planEdits(for file: PrefixFile, fd: Int32, size: Int, path: String, old: St
         plan.originalShebang = originalShebang ?? file.originalShebang
         return plan
     }
+
+/// `text` with control characters written as `\xNN`, so a message built
+/// from hostile fields stays on one line.
+func controlEscaped(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else { return text }
+    var out = ""
+    for scalar in text.unicodeScalars {
+        if scalar.value < 0x20 || scalar.value == 0x7f {
+            let hex = String(scalar.value, radix: 16)
+            out += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+        } else {
+            out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}

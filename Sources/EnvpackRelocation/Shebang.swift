@@ -96,7 +96,100 @@ public func envShebang(interpreter: String, argument: String) -> String {
 
 /// Whether the environment at `root` has the interpreter at `inside` (a
 /// path inside it, starting with "/"): an executable, through symlinks.
-func interpreterExists(root: String, inside: String) -> Bool {
+public func interpreterExists(root: String, inside: String) -> Bool {
     guard inside.hasPrefix("/"), !inside.split(separator: "/").contains("..") else { return false }
     return access(root + inside, X_OK) == 0
+}
+
+// MARK: - Location-independent launchers (pack's default)
+
+/// The sh words that set `d` to the environment's root from the script's
+/// own real path (`$0`, through symlinks), for a script at `scriptPath`
+/// (relative to the root). One line, no single quote, no backslash: it
+/// must sit inside python's `'''` string, perl's `eval '...'` and a Tcl
+/// comment unchanged.
+func rootFinder(scriptPath: String) -> String {
+    let depth = scriptPath.split(separator: "/").count - 1
+    let up = depth == 0 ? "" : "/" + Array(repeating: "..", count: depth).joined(separator: "/")
+    return "f=$0; case $f in */*) ;; *) f=./$f;; esac; "
+        + "while [ -h \"$f\" ]; do l=$(readlink -- \"$f\") || exit 1; case $l in /*) f=$l;; *) f=${f%/*}/$l;; esac; done; "
+        + "d=$(CDPATH= cd -P -- \"${f%/*}\(up)\" && pwd) || exit 1"
+}
+
+/// The lines (after `#!/bin/sh` and the comment lines kept after it; no
+/// final newline) of a launcher that runs the environment's interpreter
+/// at `interpreterInside` (relative to the root, starting with "/") on the
+/// script at `scriptPath`, wherever the environment is; nil for an
+/// interpreter envpack has no launcher for, or a path it cannot quote.
+/// - Parameter joinsDocstring: python only: the script's own docstring
+///   follows, and is joined to the launcher's string (a backslash after
+///   it), so that it stays the first statement and `from __future__`
+///   imports after it keep working.
+public func portableLauncher(interpreterInside: String, argument: String, scriptPath: String,
+                             joinsDocstring: Bool = false) -> String? {
+    guard interpreterInside.hasPrefix("/"), !interpreterInside.split(separator: "/").contains(".."),
+          !(interpreterInside + argument).utf8.contains(where: { $0 < 0x20 || [0x22, 0x24, 0x27, 0x5c, 0x60, 0x7f].contains($0) }),
+          !scriptPath.isEmpty else { return nil }
+    let name = lastComponent(interpreterInside)
+    let target = "\"$d" + String(shellQuoted(interpreterInside).dropFirst())
+    let arg = argument.isEmpty ? "" : " " + shellQuoted(argument)
+    let finder = rootFinder(scriptPath: scriptPath)
+    if name.hasPrefix("python") || name.hasPrefix("pypy") {
+        // sh runs `true; ...; exec`; python sees one string literal.
+        return "'''true'; \(finder); exec \(target)\(arg) \"$0\" \"$@\" #'''" + (joinsDocstring ? " \\" : "")
+    }
+    guard !joinsDocstring else { return nil }
+    if ["sh", "bash", "dash", "zsh", "ksh", "mksh"].contains(name) {
+        return "if [ -z \"${ENVPACK_SHEBANG_EXEC-}\" ]; then ENVPACK_SHEBANG_EXEC=1; export ENVPACK_SHEBANG_EXEC; \(finder); exec \(target)\(arg) \"$0\" \"$@\"; fi; unset ENVPACK_SHEBANG_EXEC"
+    }
+    if name.hasPrefix("perl") {
+        return "eval '\(finder); exec \(target) -x \"$0\" ${1+\"$@\"}'\n    if 0;\n#!perl\(argument.isEmpty ? "" : " " + argument)"
+    }
+    if name.hasPrefix("tclsh") || name.hasPrefix("wish") {
+        return "# \\\n\(finder); exec \(target)\(arg) \"$0\" \"$@\""
+    }
+    return nil
+}
+
+/// A script's head made location-independent: `#!/bin/sh`, the comment
+/// and blank lines that followed its `#!` line (a python coding line stays
+/// on line 2), then the launcher. `line` is the old first line (no
+/// newline), `rest` the bytes after its newline (at least the head).
+/// Returns the edits to apply (on the file's offsets) and the original
+/// interpreter (inside the root) with its argument, or nil when the line
+/// does not name an interpreter inside `prefix` that envpack can launch.
+public func portableShebangEdits(line: [UInt8], rest: ArraySlice<UInt8>, scriptPath: String, prefix: String,
+                                 interpreterExists: (String) -> Bool) -> (edits: [Edit], original: String)? {
+    guard line.last != 0x0d, let (interpreter, argument) = parseShebang(line),
+          let inside = pathInside(interpreter, prefix: prefix), !inside.isEmpty, interpreterExists(inside) else { return nil }
+    let name = lastComponent(inside)
+    let isPython = name.hasPrefix("python") || name.hasPrefix("pypy")
+    // Comment and blank lines right after the `#!` line (a bounded few).
+    var cursor = rest.startIndex
+    if isPython {
+        var lines = 0
+        while cursor < rest.endIndex, lines < 64 {
+            guard let nl = rest[cursor...].firstIndex(of: 0x0a) else { break }
+            let body = rest[cursor..<nl].drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0c }
+            guard body.isEmpty || body.first == 0x23 else { break }
+            cursor = nl + 1
+            lines += 1
+        }
+    }
+    let joins = isPython && startsDocstring(rest[cursor...])
+    guard let launcher = portableLauncher(interpreterInside: inside, argument: argument, scriptPath: scriptPath,
+                                          joinsDocstring: joins) else { return nil }
+    let lineEnd = line.count
+    var edits = [Edit(offset: 0, expected: line, replacement: Array("#!/bin/sh".utf8))]
+    let insertAt = lineEnd + 1 + (cursor - rest.startIndex)
+    edits.append(Edit(offset: insertAt, expected: [], replacement: Array((launcher + "\n").utf8)))
+    return (edits, inside + (argument.isEmpty ? "" : " " + argument))
+}
+
+/// Whether python source starts with a plain string literal (a docstring
+/// the launcher's string can be joined to; not bytes, not an f-string).
+func startsDocstring(_ text: ArraySlice<UInt8>) -> Bool {
+    var i = text.startIndex
+    if i < text.endIndex, [0x72, 0x52, 0x75, 0x55].contains(text[i]) { i += 1 }   // r R u U
+    return i < text.endIndex && (text[i] == 0x22 || text[i] == 0x27)
 }

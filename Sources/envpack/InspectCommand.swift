@@ -55,6 +55,15 @@ struct InspectCommand: ParsableCommand {
         if !notLoaded.isEmpty {
             out += "not loaded:       \(notLoaded.count) file(s) hold the prefix where it is not loaded at run time: rewritten where the new prefix fits, else left (not loaded at run time): \(notLoaded.prefix(verbose ? notLoaded.count : 5).joined(separator: ", "))\(notLoaded.count > 5 && !verbose ? " and \(notLoaded.count - 5) more" : "")\n"
         }
+        // What runs where the archive is extracted (Spark, YARN: no unpack
+        // step), and what needs the helper first.
+        let portable = r.portableScripts, elf = r.portableELFFiles, needs = r.needsHelper
+        out += "runs as extracted: \(portable.count) script(s) with a #! line that works at any path, \(elf.count) ELF file(s) with $ORIGIN-relative RPATH/RUNPATH, and every file that holds no prefix\n"
+        if needs.isEmpty {
+            out += "needs the helper: nothing (no file holds the prefix where it is used at run time)\n"
+        } else {
+            out += "needs the helper: \(needs.count) file(s) hold \(m.prefix) and are right only there until bin/envpack-unpack (or envpack unpack) has run: \(needs.prefix(verbose ? needs.count : 5).joined(separator: ", "))\(needs.count > 5 && !verbose ? " and \(needs.count - 5) more (-v lists all)" : "")\n"
+        }
         if verbose {
             out += "\npackages:\n"
             for p in m.packages { out += "  \(p.name) \(p.version) \(p.build) \(p.channel)\n" }
@@ -64,6 +73,7 @@ struct InspectCommand: ParsableCommand {
                 if f.isShebang { kind += ",shebang" }
                 if f.isELF { kind += ",elf" }
                 if !f.isManaged { kind += ",unmanaged" }
+                if let original = f.originalShebang, !f.isShebang { kind += ",#!-launcher(was \(original))" }
                 out += "  \(f.path) [\(kind)] \(f.offsets.count) occurrence(s)"
                 if !f.rpaths.isEmpty { out += "; " + f.rpaths.map { "\($0.tag.rawValue)=\($0.value)" }.joined(separator: " ") }
                 out += "\n"

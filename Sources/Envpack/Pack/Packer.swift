@@ -135,7 +135,8 @@ public enum Packer {
                                     .filter { $0 != spellings.effective }.uniqued(),
                                   manifestPrefixes: earlier,
                                   alternates: spellings.alternates,
-                                  changedByEnvpack: changedByEnvpack(env.prefix))
+                                  changedByEnvpack: changedByEnvpack(env.prefix),
+                                  portable: options.destination == nil)
             var summary = try writeEntries(tree, context: context, plans: plans, helper: helper, clamp: clamp,
                                            writer: writer, options: options, outputName: output.displayPath,
                                            warnings: &warnings)
@@ -195,6 +196,9 @@ public enum Packer {
         var alternates: [String]
         /// Files envpack changed that hold no prefix now.
         var changedByEnvpack: [String: PrefixFile] = [:]
+        /// Whether RPATHs and shebangs are made location-independent
+        /// (every pack but --dest-prefix).
+        var portable = false
     }
 
     /// The default mtime clamp: when conda last changed the environment.
@@ -323,7 +327,14 @@ public enum Packer {
         defer { close(fd) }
         posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
 
-        let edits = plan?.edits ?? []
+        let scan = PrefixScanner.isScanned(entry.path)
+        // Without --dest-prefix: RPATHs to `$ORIGIN`, shebangs to launchers.
+        let portable = plan == nil && scan && context.portable
+            ? PortableEdits.plan(fd: fd, path: entry.path, display: full, size: entry.status.size, root: env.prefix,
+                                 prefix: context.prefix,
+                                 knownOld: context.earlierPrefixes + (managed?.entry.prefixPlaceholder.map { [$0] } ?? []))
+            : PortableEdits()
+        let edits = plan?.edits ?? portable.edits
         let size = entry.status.size + edits.reduce(0) { $0 + $1.replacement.count - $1.expected.count }
         try writer.begin(path: archivePath, kind: .file(size: size), mode: entry.status.mode, mtime: mtime)
 
@@ -336,7 +347,6 @@ public enum Packer {
         // Compiled python files hold source paths python fixes up itself on
         // import; rewriting them would only risk the move. conda-meta keeps
         // the history of the environment where it was built, as conda does.
-        let scan = PrefixScanner.isScanned(entry.path)
         var detector = PrefixDetector(prefix: prefix, placeholder: plan == nil ? managed?.entry.prefixPlaceholder : nil)
         detector.knownOldPrefixes = context.earlierPrefixes
         // The other spelling of the path (through a symlink, or resolved),
@@ -351,7 +361,8 @@ public enum Packer {
                              input: { chunk in
                                  hasher?.update(bufferPointer: chunk)
                                  if firstChunk, replacing != nil, let undo = TrampolineUndo.originalLine(head: chunk,
-                                        envShebang: context.changedByEnvpack[entry.path]?.originalShebang.map { context.prefix + $0 }) {
+                                        envShebang: context.changedByEnvpack[entry.path]?.originalShebang.map { context.prefix + $0 },
+                                        scriptPath: entry.path, prefix: context.prefix) {
                                      // A trampoline envpack wrote: hash the line it replaced.
                                      undo.line.withUnsafeBytes { replacing?.update($0) }
                                      replacing?.update(UnsafeRawBufferPointer(rebasing: chunk[undo.consumed...]))
@@ -398,11 +409,15 @@ public enum Packer {
             let offsets = Set(file?.offsets ?? [])
             file?.room = Relocator.room(after: plan.edits, old: plan.file.room).filter { offsets.contains($0.key) }
         }
+        if plan == nil {
+            file = PortableEdits.entry(file, path: entry.path, portable: portable, prefix: context.prefix,
+                                       isManaged: managed != nil, earlier: context.changedByEnvpack[entry.path])
+        }
         var changed = false
         if let check {
             let installDigests = installHashers.indices.map { installHashers[$0].finalize() }
             changed = !check.unchanged(size: entry.status.size, rawDigest: rawDigest, replacedDigest: replacedDigest,
-                                       installPrefixDigests: installDigests, holdsPrefix: file != nil || plan != nil || context.changedByEnvpack[entry.path] != nil, isBinary: detector.isELF || file?.mode == .binary)
+                                       installPrefixDigests: installDigests, holdsPrefix: file != nil || plan != nil || !portable.isEmpty || context.changedByEnvpack[entry.path] != nil, isBinary: detector.isELF || file?.mode == .binary)
         }
         return (file, changed, size)
     }

@@ -97,6 +97,9 @@ struct BaseImage {
             }
             d.mediaType = type
             let source = root + "/blobs/sha256/" + d.hex
+            if FileStatus.lstat(source)?.kind == .symlink {
+                throw EnvpackError.malformedFile(path: what, reason: "layer \(d.digest) is a symbolic link in blobs/sha256, which an image's blob must not be")
+            }
             guard let st = FileStatus.lstat(source), st.kind == .regular else {
                 throw EnvpackError.malformedFile(path: what, reason: "layer \(d.digest) is missing from blobs/sha256 (or is not a regular file)")
             }

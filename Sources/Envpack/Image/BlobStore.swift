@@ -99,7 +99,7 @@ final class BlobStore {
 
     /// Reads a regular file (not through a symlink) in chunks, hashing it;
     /// more than `limit` bytes is an error.
-    static func stream(file: String, limit: Int, what: String,
+    static func stream(file: String, limit: Int, what: String, tooLarge: String? = nil,
                        _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> (String, Int) {
         let fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
@@ -124,7 +124,7 @@ final class BlobStore {
             if n == 0 { break }
             total += n
             if total > limit {
-                throw EnvpackError.malformedFile(path: what, reason: "larger than the \(limit) bytes its descriptor claims")
+                throw EnvpackError.malformedFile(path: what, reason: tooLarge ?? "larger than the \(limit) bytes its descriptor claims")
             }
             let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
             hasher.update(bufferPointer: chunk)
@@ -136,7 +136,8 @@ final class BlobStore {
     /// A small file's bytes (JSON documents), bounded.
     static func readSmall(_ file: String, what: String) throws -> [UInt8] {
         var bytes: [UInt8] = []
-        _ = try stream(file: file, limit: OCIJSON.maxDocumentSize, what: what) { bytes.append(contentsOf: $0) }
+        _ = try stream(file: file, limit: OCIJSON.maxDocumentSize, what: what,
+                       tooLarge: "larger than \(OCIJSON.maxDocumentSize >> 20) MiB, too large for an image's JSON document") { bytes.append(contentsOf: $0) }
         return bytes
     }
 }

@@ -1,8 +1,10 @@
 // A base image given as a tar (oci-archive:, docker-archive:) is untrusted
 // input: it is unpacked into a scratch folder envpack made, taking only
 // regular files and folders with plain relative names (no '..', no
-// absolute paths, no links, no duplicates), bounded in count and size, so
-// nothing it names can reach outside that folder. The layout reader then
+// absolute paths, no duplicates), bounded in count and size, so nothing it
+// names can reach outside that folder. Symlinks (`docker save` and skopeo
+// link a layer.tar to a shared file) become hard links to the regular file
+// they lead to inside the folder; any other link is refused. The layout reader then
 // works on the folder as on an oci: base.
 import CArchive
 import Foundation
@@ -18,6 +20,8 @@ enum ImageArchiveExtractor {
         let reader = try ArchiveReader(path: archive)
         func refuse(_ why: String) -> EnvpackError { .archive(path: archive, reason: why) }
         var seen: Set<String> = []
+        var files: Set<String> = []
+        var links: [String: String] = [:]
         var total = 0
         while let e = try reader.nextRaw() {
             guard seen.count < maxEntries else { throw refuse("more than \(maxEntries) entries, too many for an image") }
@@ -62,9 +66,44 @@ enum ImageArchiveExtractor {
                 }
                 guard close(fd) == 0 else { throw EnvpackError.writeFailed(path: target, reason: errnoMessage()) }
                 guard written == size else { throw refuse("\(name): \(written) bytes where its header says \(size)") }
+                files.insert(name)
+            case fileTypeSymlink where reader.currentSymlink != nil:
+                links[name] = try inside(reader.currentSymlink!, from: name, refuse)
             default:
-                throw refuse("refusing entry \(name): links and special files are not taken from an image archive")
+                throw refuse("refusing entry \(name): hard links and special files are not taken from an image archive")
             }
         }
+        for (name, first) in links.sorted(by: { $0.key < $1.key }) {
+            var target = first
+            var hops = 0
+            while let next = links[target] {
+                hops += 1
+                guard hops < 16 else { throw refuse("refusing link \(name): too many links in a row") }
+                target = next
+            }
+            guard files.contains(target) else {
+                throw refuse("refusing link \(name): it does not lead to a file of the archive")
+            }
+            guard link(folder + "/" + target, folder + "/" + name) == 0 else {
+                throw EnvpackError.writeFailed(path: folder + "/" + name, reason: errnoMessage())
+            }
+        }
+    }
+
+    /// A symlink's target as a name inside the archive, or a refusal when
+    /// it is absolute or climbs out.
+    private static func inside(_ target: String, from name: String, _ refuse: (String) -> EnvpackError) throws -> String {
+        guard !target.hasPrefix("/") else { throw refuse("refusing link \(name) -> \(target): it points outside the archive") }
+        var parts = name.split(separator: "/").dropLast().map(String.init)
+        for part in target.split(separator: "/") {
+            switch part {
+            case ".": continue
+            case "..":
+                guard !parts.isEmpty else { throw refuse("refusing link \(name) -> \(target): it points outside the archive") }
+                parts.removeLast()
+            default: parts.append(String(part))
+            }
+        }
+        return parts.joined(separator: "/")
     }
 }

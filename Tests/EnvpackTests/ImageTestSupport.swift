@@ -51,18 +51,23 @@ enum ImageTools {
     /// Unpacks `image` (an oci layout reference, DIR:TAG) with umoci and runs
     /// `args` in it with runc; `hostUsr` lends the host's /usr (read-only)
     /// to an image that has no C library (the environment alone).
-    static func runc(_ image: String, args: [String], hostUsr: Bool = false, in work: String) throws -> TestSupport.Result {
+    static func runc(_ image: String, args: [String], hostUsr: Bool = false, in work: String,
+                     env: [String]? = nil, prepare: (_ rootfs: String) throws -> Void = { _ in }) throws -> TestSupport.Result {
         try require(["umoci", "runc"])
         let bundle = work + "/bundle-" + UUID().uuidString.prefix(8)
         let unpack = try TestSupport.run("/usr/bin/umoci", ["unpack", "--image", image, bundle])
         try #require(unpack.status == 0, "umoci unpack \(image) failed: \(unpack.stderr)")
         defer { try? FileManager.default.removeItem(atPath: bundle) }
+        try prepare(bundle + "/rootfs")
         let configPath = bundle + "/config.json"
         let data = try #require(FileManager.default.contents(atPath: configPath))
         var config = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         var process = config["process"] as? [String: Any] ?? [:]
         process["terminal"] = false
         process["args"] = args
+        if let extra = env {
+            process["env"] = (process["env"] as? [String] ?? []).filter { e in !extra.contains { $0.split(separator: "=").first == e.split(separator: "=").first } } + extra
+        }
         config["process"] = process
         if hostUsr {
             var mounts = config["mounts"] as? [[String: Any]] ?? []

@@ -144,3 +144,38 @@ import Testing
         podman.reportFallback("podman run of an envpack oci-archive")
     }
 }
+
+@Suite struct ImageOutputTests {
+    /// An existing output is refused without --force, a folder that is not
+    /// an image layout even with it, an output inside the environment always;
+    /// nothing is written in any of these cases.
+    @Test func outputsAreNeverClobbered() throws {
+        let env = try TestSupport.fixtureEnv("demo")
+        let work = try TestSupport.temporaryDirectory("image-outputs")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let file = work + "/image.tar"
+        try Data("mine".utf8).write(to: URL(fileURLWithPath: file))
+        let r1 = try TestSupport.envpack(["image", "-p", env, "-o", file, "-q"])
+        #expect(r1.status != 0 && r1.stderr.contains("exists"), "\(r1.stderr)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "mine")
+
+        let folder = work + "/notanimage"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: folder + "/keep"))
+        let r2 = try TestSupport.envpack(["image", "-p", env, "-o", folder, "-f", "-q"])
+        #expect(r2.status != 0 && r2.stderr.contains("not an OCI image layout"), "\(r2.stderr)")
+        #expect(FileManager.default.fileExists(atPath: folder + "/keep"))
+
+        let copy = work + "/env"
+        try TestSupport.copyTree(env, to: copy)
+        let r3 = try TestSupport.envpack(["image", "-p", copy, "-o", copy + "/image.tar", "-q"])
+        #expect(r3.status != 0 && r3.stderr.contains("inside the environment"), "\(r3.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: copy + "/image.tar"))
+
+        // With --force, a layout is replaced and a file overwritten.
+        let r4 = try TestSupport.envpack(["image", "-p", env, "-o", file, "-f", "-q"])
+        #expect(r4.status == 0, "\(r4.stderr)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: work).filter { $0.hasPrefix(".envpack") }
+        #expect(left.isEmpty, "left: \(left)")
+    }
+}

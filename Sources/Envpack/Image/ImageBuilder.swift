@@ -18,6 +18,13 @@ public enum ImageBuilder {
         let parent = parentDirectory(output)
         guard statFollowing(parent)?.kind == .directory else { throw EnvpackError.outputDirectoryMissing(parent) }
         if FileStatus.lstat(output) != nil && !options.force { throw EnvpackError.outputExists(output) }
+        // The staging folder goes beside the output: never inside the
+        // environment being packed.
+        let env = PrefixSpellings.realPath(absolutePath(options.prefix)) ?? absolutePath(options.prefix)
+        let realParent = PrefixSpellings.realPath(parent) ?? parent
+        if realParent == env || realParent.hasPrefix(env + "/") {
+            throw EnvpackError.invalidOption("-o \(output) is inside the environment \(env): write the image elsewhere")
+        }
         OwnedFolder.reclaimStale(in: parent, kind: "image")
         let staging = try OwnedFolder(in: parent, kind: "image")
         defer {
@@ -46,16 +53,15 @@ public enum ImageBuilder {
         pack.threads = options.threads
         pack.helperPath = options.helperPath
         let summary = try Packer.pack(pack)
-        let env = try CondaEnvironment.load(prefix: options.prefix)
-        let mtime = Packer.defaultMtime(prefix: PrefixSpellings.realPath(absolutePath(options.prefix)) ?? absolutePath(options.prefix))
+        let loaded = try CondaEnvironment.load(prefix: options.prefix)
+        let mtime = Packer.defaultMtime(prefix: env)
 
         var names = ["environment"]
         var owner: (String) -> Int? = { _ in nil }
         if options.layerPerPackage {
-            let records = env.records
-            let own = min(records.count, ImageOptions.maxPackageLayers)
-            names = records.prefix(own).map(\.distName) + ["environment"]
-            let managed = env.managed
+            let own = min(loaded.records.count, ImageOptions.maxPackageLayers)
+            names = loaded.records.prefix(own).map(\.distName) + ["environment"]
+            let managed = loaded.managed
             owner = { path in managed[path].flatMap { $0.recordIndex < own ? $0.recordIndex : nil } }
         }
         let split = try LayerSplitter(packedTar: packed, root: options.rootInImage, folder: staging.path,
@@ -72,7 +78,7 @@ public enum ImageBuilder {
         for layer in base?.layers ?? [] {
             try store.copy(from: layer.source, claimed: layer.descriptor, what: "--base \(options.base!.path): layer \(layer.descriptor.digest)")
         }
-        let packages = env.records.map { "\($0.name)=\($0.version)=\($0.build)" }.sorted()
+        let packages = loaded.records.map { "\($0.name)=\($0.version)=\($0.build)" }.sorted()
         let config = ImageConfig.make(base: base?.config, diffIDs: ours.map(\.diffID), layerNames: split.map(\.name),
                                       options: options, packages: packages, created: mtime)
         let configDescriptor = try store.add(OCIJSON.encode(config), mediaType: MediaType.config)
@@ -89,6 +95,6 @@ public enum ImageBuilder {
                             manifestDigest: manifestDescriptor.digest, configDigest: configDescriptor.digest,
                             baseLayers: base?.layers.count ?? 0, environmentLayers: ours.count,
                             environmentBytes: ours.reduce(0) { $0 + $1.descriptor.size },
-                            packages: env.records.count, warnings: summary.warnings)
+                            packages: loaded.records.count, warnings: summary.warnings)
     }
 }

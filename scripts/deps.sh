@@ -11,6 +11,7 @@ packages=(
   gcc binutils zstd libarchive-tools patchelf python3 python3-venv          # fixtures, tests, bench
   util-linux file time zsh fish dash strace                                # namespaces, bench, activate tests, umask test
   squashfs-tools                                                           # pack --format squashfs (tests)
+  podman umoci skopeo runc debootstrap                                     # envpack image and the docker/ examples (tests, bench/image.sh)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -21,7 +21,7 @@ struct EnvpackCommand: ParsableCommand {
           envpack help pack
         """,
         version: envpackVersion,
-        subcommands: [PackCommand.self, UnpackCommand.self, RelocateCommand.self, InspectCommand.self, InstallCommand.self, ExportCommand.self, BundleCommand.self]
+        subcommands: [PackCommand.self, UnpackCommand.self, RelocateCommand.self, InspectCommand.self, InstallCommand.self, ExportCommand.self, BundleCommand.self, ImageCommand.self]
     )
 
     /// A mistyped subcommand (`envpack pakc -p X`, `envpack help pakc`) is

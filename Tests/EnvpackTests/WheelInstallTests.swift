@@ -321,13 +321,19 @@ enum WheelSupport {
         try "pip\n".write(toFile: manual + "/INSTALLER", atomically: true, encoding: .utf8)
         try "Metadata-Version: 2.1\nName: envpack_indexed\nVersion: 3.0\n".write(toFile: manual + "/METADATA", atomically: true, encoding: .utf8)
         try "envpack_indexed-3.0.dist-info/METADATA,,\n".write(toFile: manual + "/RECORD", atomically: true, encoding: .utf8)
+        // A wheel installed with no direct_url.json, whose wheel file is still in a cache: exported from there.
+        let kept = dir + "/kept"
+        try FileManager.default.createDirectory(atPath: kept, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: wheels[2].path, toPath: kept + "/" + wheels[2].fileName)
+        try FileManager.default.removeItem(atPath: first + "/lib/python3.12/site-packages/envpack_native-0.1.dist-info/direct_url.json")
         for format in ["conda-lock", "explicit"] {
             let out = dir + "/export-\(format)"
-            let e = try TestSupport.envpack(["export", "-p", first, "--format", format, "-o", out, "--pkgs-dir", W.cache])
+            let e = try TestSupport.envpack(["export", "-p", first, "--format", format, "-o", out, "--pkgs-dir", W.cache, "--pkgs-dir", kept])
             try #require(e.status == 0, "\(e.stderr)")
             #expect(e.stderr.contains("envpack_indexed 3.0") && e.stderr.contains("not exported"), "\(e.stderr)")
             let text = try String(contentsOfFile: out, encoding: .utf8)
             #expect(text.contains("# not exported (PyPI): envpack_indexed 3.0"), "\(text)")
+            #expect(text.contains("file://\(kept)/\(wheels[2].fileName)") && text.contains(wheels[2].sha256), "\(text)")
             // Offline, and with no network at all: the same packages.
             let second = dir + "/from-\(format)"
             let again = try TestSupport.run("/usr/bin/unshare", ["-n", TestSupport.envpackBinary, "install", "-q", "--offline",
@@ -382,6 +388,8 @@ enum WheelSupport {
         // Hostile zips: a path leaving the wheel, a symlink, data into conda-meta/, RECORD naming a path outside.
         let escape = try W.build(["name": "envpack_escape", "version": "1.0", "files": ["ok.py": ""], "raw": ["../../evil.py": "X = 1\n"]], into: dir + "/w4")
         try expectRefused(try lock(escape), dir: dir, mentions: [escape.fileName, "evil.py"])
+        let twice = try W.build(["name": "envpack_twice", "version": "1.0", "files": ["ok.py": "A = 1\n"], "raw": ["ok.py": "A = 2\n"]], into: dir + "/w4")
+        try expectRefused(try lock(twice), dir: dir, mentions: [twice.fileName, "ok.py", "twice"])
         let link = try W.build(["name": "envpack_link", "version": "1.0", "files": ["ok.py": ""], "raw": ["passwd": "symlink:/etc/passwd"]], into: dir + "/w5")
         try expectRefused(try lock(link), dir: dir, mentions: [link.fileName, "passwd"])
         let meta = try W.build(["name": "envpack_meta", "version": "1.0",

@@ -226,7 +226,7 @@ check() {   # the wheel installs: every module imports
 }
 check_python() { "$PREFIX/bin/python3.12" -c 'pass' || { echo "$1: python does not run" >&2; exit 1; }; }
 WCACHE=$DST/cache-wheels
-rm -rf "$WCACHE"; mkdir -p "$WCACHE"
+rm -rf "$WCACHE" "$PREFIX"; mkdir -p "$WCACHE"
 "$ENVPACK" install --file "$WLOCK" -p "$PREFIX" --pkgs-dir "$WCACHE" -q   # fill the cache, untimed
 measure "envpack, python + wheels" warm "$WCACHE" \
   "$ENVPACK" install --file "$WLOCK" -p "$PREFIX" --pkgs-dir "$WCACHE" -q

@@ -15,6 +15,18 @@
 # Every install is checked, untimed: 45 records in conda-meta, bin/openssl
 # version -d shows the prefix's ssl dir, bin/zstd --version runs.
 #
+# Lock files: the same 45 packages as a conda-lock.yml (entries shuffled, with
+# their dependencies, so envpack must order them) against the explicit spec,
+# warm cache: the lock parsing and ordering must cost at most 5%.
+#
+# Wheels: envpack installing a lock of the fixture CPython package plus
+# real wheels from PyPI (downloaded once into /var/cache/envpack/bench-wheels,
+# pinned) against `uv pip install --offline --no-deps` (uv from PyPI in a
+# throwaway venv) of the same local wheel files into a venv of the same
+# python. envpack's wheel part is (python + wheels) minus (python alone),
+# both warm; uv's is timed cold (fresh uv cache) and warm (uv's cache filled
+# by the previous run: it links from its own unzipped copies).
+#
 #   bash bench/install.sh     (RUNS=3; ENVPACK=path/to/envpack skips the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -135,3 +147,118 @@ for mode in cold warm; do
     printf "envpack / rattler, %s cache: %.2fx (target <= 1); against the rattler.install call alone: %.2fx\n", mode, e / r, e / c
   }'
 done
+
+# --- Lock files: conda-lock.yml against the explicit spec (warm cache) ---
+LOCK=$OUT/conda-lock.yml
+python3 - "$PKGS" "$SPEC" > "$LOCK" <<'EOF'
+import json, random, re, sys
+pkgs, spec = sys.argv[1], sys.argv[2]
+entries = []
+for line in open(spec):
+    if line.startswith("file://"):
+        url, sha = line.strip().split("#")
+        fn = url.rsplit("/", 1)[1]
+        for ext in (".conda", ".tar.bz2"):
+            if fn.endswith(ext): dist = fn[: -len(ext)]
+        entries.append((url, sha, json.load(open(f"{pkgs}/conda-meta/{dist}.json"))))
+random.Random(12).shuffle(entries)
+q = json.dumps
+print("version: 1\nmetadata:\n  platforms:\n  - linux-64\n  sources: []\npackage:")
+for url, sha, r in entries:
+    print(f"- name: {q(r['name'])}\n  version: {q(r['version'])}\n  manager: conda\n  platform: linux-64")
+    deps = r.get("depends", [])
+    if not deps: print("  dependencies: {}")
+    else:
+        print("  dependencies:")
+        for d in deps:
+            name = re.split(r"[ =<>!~\[]", d.strip(), 1)[0]
+            rest = d.strip()[len(name):].strip() or "*"
+            print(f"    {q(name)}: {q(rest)}")
+    print(f"  url: {q(url)}\n  hash:\n    md5: {r['md5']}\n    sha256: {sha}\n  category: main\n  optional: false")
+EOF
+echo
+measure "envpack, explicit spec, warm" warm "$EP_CACHE" \
+  "$ENVPACK" install --file "$SPEC" -p "$PREFIX" --pkgs-dir "$EP_CACHE" -q
+measure "envpack, conda-lock.yml, warm" warm "$EP_CACHE" \
+  "$ENVPACK" install --file "$LOCK" -p "$PREFIX" --pkgs-dir "$EP_CACHE" -q
+awk -v s="$(cat "$OUT/envpack, explicit spec, warm.t")" -v l="$(cat "$OUT/envpack, conda-lock.yml, warm.t")" 'BEGIN {
+  printf "conda-lock.yml / explicit spec: %.3fx (target <= 1.05)\n", l / s }'
+
+# --- Wheels: envpack against uv pip install --offline, same local wheels ---
+FIX=${ENVPACK_FIXTURES:-/tmp/envpack-fixtures}
+PYPKG=$FIX/pkgs/python-3.12.1-h0_envpack.conda
+FIXPY=$FIX/envs/python/bin/python3.12
+[ -f "$PYPKG" ] && [ -x "$FIXPY" ] || { echo "no fixture python at $FIX: run bash Fixtures/build.sh $FIX" >&2; exit 1; }
+WHEELS=${BENCH_WHEELS:-/var/cache/envpack/bench-wheels}
+WHEEL_SET="numpy==2.1.3 requests==2.32.3 urllib3==2.2.3 idna==3.10 certifi==2024.8.30 charset-normalizer==3.4.0 packaging==24.2 six==1.16.0 PyYAML==6.0.2 MarkupSafe==3.0.2 Jinja2==3.1.4"
+if [ "$(ls "$WHEELS"/*.whl 2> /dev/null | wc -l)" -lt 11 ]; then
+  mkdir -p "$WHEELS"
+  # shellcheck disable=SC2086
+  "$FIXPY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d "$WHEELS" $WHEEL_SET >&2
+fi
+UVENV=${UV_VENV:-/tmp/envpack-bench-uv-venv}
+[ -x "$UVENV/bin/uv" ] || { python3 -m venv "$UVENV" >&2; "$UVENV/bin/pip" install -q uv >&2; }
+UV_VERSION=$("$UVENV/bin/uv" --version)
+WLOCK=$OUT/wheels-lock.yml
+PYLOCK=$OUT/python-lock.yml
+python3 - "$PYPKG" "$WHEELS" "$WLOCK" "$PYLOCK" <<'EOF'
+import glob, hashlib, os, sys
+pypkg, wheels, wlock, pylock = sys.argv[1:]
+sha = lambda p: hashlib.sha256(open(p, "rb").read()).hexdigest()
+head = ("version: 1\nmetadata:\n  platforms:\n  - linux-64\n  sources: []\npackage:\n"
+        f"- name: python\n  version: 3.12.1\n  manager: conda\n  platform: linux-64\n  dependencies: {{}}\n"
+        f"  url: file://{pypkg}\n  hash:\n    sha256: {sha(pypkg)}\n  category: main\n  optional: false\n")
+open(pylock, "w").write(head)
+body = ""
+for w in sorted(glob.glob(f"{wheels}/*.whl")):
+    name, version = os.path.basename(w).split("-")[:2]
+    body += (f"- name: {name}\n  version: \"{version}\"\n  manager: pip\n  platform: linux-64\n  dependencies: {{}}\n"
+             f"  url: file://{w}\n  hash:\n    sha256: {sha(w)}\n  category: main\n  optional: false\n")
+open(wlock, "w").write(head + body)
+EOF
+NWHEELS=$(ls "$WHEELS"/*.whl | wc -l)
+# shellcheck disable=SC2012
+echo; echo "wheels: $NWHEELS from $WHEELS ($(du -cb "$WHEELS"/*.whl | tail -1 | cut -f1) bytes); $UV_VERSION"
+check() {   # the wheel installs: every module imports
+  "$PREFIX/bin/python3.12" -c 'import numpy, requests, yaml, jinja2, markupsafe, charset_normalizer, six, packaging' \
+    || { echo "$1: the wheels do not import" >&2; exit 1; }
+}
+check_python() { "$PREFIX/bin/python3.12" -c 'pass' || { echo "$1: python does not run" >&2; exit 1; }; }
+WCACHE=$DST/cache-wheels
+rm -rf "$WCACHE" "$PREFIX"; mkdir -p "$WCACHE"
+"$ENVPACK" install --file "$WLOCK" -p "$PREFIX" --pkgs-dir "$WCACHE" -q   # fill the cache, untimed
+measure "envpack, python + wheels" warm "$WCACHE" \
+  "$ENVPACK" install --file "$WLOCK" -p "$PREFIX" --pkgs-dir "$WCACHE" -q
+check() { check_python "$@"; }
+measure "envpack, python alone" warm "$WCACHE" \
+  "$ENVPACK" install --file "$PYLOCK" -p "$PREFIX" --pkgs-dir "$WCACHE" -q
+check() {
+  "$PREFIX/bin/python" -c 'import numpy, requests, yaml, jinja2, markupsafe, charset_normalizer, six, packaging' \
+    || { echo "$1: the wheels do not import" >&2; exit 1; }
+}
+UVCACHE=$DST/cache-uv
+uv_install() {   # a fresh venv (untimed), then the timed install
+  rm -rf "$PREFIX"; "$UVENV/bin/uv" venv -q --python "$FIXPY" "$PREFIX"
+  /usr/bin/time -f "%e %M" -o "$OUT/uvtime" "$UVENV/bin/uv" pip install -q --offline --no-deps --cache-dir "$UVCACHE" \
+    --python "$PREFIX/bin/python" "$WHEELS"/*.whl
+}
+uv_measure() {
+  local name=$1 mode=$2 times=() rss=()
+  for _ in $(seq "$RUNS"); do
+    if [ "$mode" = cold ]; then rm -rf "$UVCACHE"; fi
+    sync
+    uv_install > /dev/null 2> "$OUT/err" || { cat "$OUT/err" >&2; echo "$name failed" >&2; exit 1; }
+    read -r t m < <(tail -1 "$OUT/uvtime"); times+=("$t"); rss+=("$m")
+    check "$name"
+  done
+  t=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
+  m=$(printf '%s\n' "${rss[@]}" | sort -n | tail -1)
+  printf '%-30s %8.2f s %8d KB peak RSS\n' "$name" "$t" "$m"
+  echo "$t" > "$OUT/$name.t"
+}
+uv_measure "uv pip install, cold uv cache" cold
+uv_measure "uv pip install, warm uv cache" warm
+awk -v a="$(cat "$OUT/envpack, python + wheels.t")" -v p="$(cat "$OUT/envpack, python alone.t")" \
+    -v c="$(cat "$OUT/uv pip install, cold uv cache.t")" -v w="$(cat "$OUT/uv pip install, warm uv cache.t")" 'BEGIN {
+  printf "envpack wheel part (python + wheels - python alone): %.2f s; uv cold %.2f s (%.2fx), uv warm %.2f s (%.2fx)\n", a - p, c, (a - p) / c, w, (a - p) / w }'

@@ -1,4 +1,4 @@
-// `envpack export` and `envpack bundle`: from an environment back to a spec.
+// `envpack export` and `envpack bundle`: from an environment back to a spec or lock file.
 import ArgumentParser
 import Envpack
 import Foundation
@@ -6,14 +6,29 @@ import Foundation
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write an environment's explicit spec (with sha256) from its conda-meta records.",
+        abstract: "Write an environment's explicit spec or conda-lock file (with sha256) from its records.",
         discussion: """
-        The spec installs the same packages again with envpack install or conda create --file.
+        The output installs the same packages again with envpack install (conda create --file \
+        takes the explicit spec, conda-lock install the conda-lock file). Every conda package is \
+        written from its conda-meta record. PyPI distributions in site-packages are written as \
+        wheels (# pip NAME @ URL#sha256=HASH lines, or manager: pip entries) when their \
+        direct_url.json names a wheel with its sha256 (envpack install and pip install URL \
+        write one), or when the wheel file is still in a package cache (--pkgs-dir) with the \
+        same METADATA. The others (installed from an index with no wheel kept, from a folder, \
+        version control or an sdist) cannot be locked: each is named on standard error and in \
+        a comment at the top of the output.
 
-        Example:
+        Examples:
           envpack export -p /opt/myenv -o spec.txt
+          envpack export -p /opt/myenv --format conda-lock -o conda-lock.yml
         """
     )
+
+    @Option(help: "explicit (conda's explicit spec, with # pip lines) or conda-lock (a conda-lock.yml, version 1).")
+    var format = "explicit"
+
+    @Option(help: "Package cache(s) where wheels of pip-installed packages may be (default: $CONDA_PKGS_DIRS, ~/.cache/envpack/pkgs).")
+    var pkgsDir: [String] = []
 
     @Option(name: .shortAndLong, help: "The environment.")
     var prefix: String
@@ -21,8 +36,16 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output file (default: standard output).")
     var output: String?
 
+    func validate() throws {
+        guard Exporter.Format(rawValue: format) != nil else { throw ValidationError("--format must be explicit or conda-lock, not \(format)") }
+    }
+
     func run() throws {
-        let text = try Exporter.explicitSpec(prefix: prefix)
+        let dirs = pkgsDir.isEmpty ? [PackageCache.defaultDirectory()] : pkgsDir
+        let (text, leftOut) = try Exporter.export(prefix: prefix, format: Exporter.Format(rawValue: format)!, pkgsDirs: dirs)
+        for note in leftOut {
+            FileHandle.standardError.write(Data("warning: not exported (PyPI, cannot be locked): \(note)\n".utf8))
+        }
         if let output {
             try text.write(toFile: output, atomically: true, encoding: .utf8)
         } else {

@@ -1,4 +1,4 @@
-// `envpack install`: an environment from an explicit spec file, offline if need be.
+// `envpack install`: an environment from an explicit spec or lock file (wheels included), offline if need be.
 import ArgumentParser
 import Envpack
 import Foundation
@@ -15,9 +15,16 @@ struct InstallCommand: ParsableCommand {
         the main category (plus --category, or all with --with-optional) are installed, \
         dependencies first, with ${VAR} in URLs taken from the environment; a pixi.lock \
         (versions 4 to 7), environment --environment, paths relative to the lock file. \
-        PyPI packages (conda-lock pip entries, pixi pypi: entries, # pip lines) are refused \
-        until envpack installs wheels, and so are pixi source packages; environment.yml, \
-        pixi.toml and other unlocked inputs need a solver: lock them with conda-lock or pixi.
+        environment.yml, pixi.toml and other unlocked inputs need a solver: lock them with \
+        conda-lock or pixi; source packages (pixi conda source packages, PyPI sdists) are refused.
+
+        PyPI wheels (conda-lock pip entries, pixi pypi: entries, # pip NAME @ URL#sha256=HASH \
+        lines) are installed after the conda packages, without pip: fetched through the same \
+        cache (their sha256 is mandatory), checked against the environment's python and this \
+        machine (python, abi and manylinux tags), refused unless every file matches the \
+        wheel's RECORD, then unpacked into lib/pythonX.Y/site-packages (.data/ scripts into \
+        bin/ with the environment's python, headers, data), with console and GUI entry points, \
+        INSTALLER (envpack), RECORD and direct_url.json written as pip writes them.
 
         Every package is verified before use (a download larger than --max-package-size, or \
         than the length its server announced, is refused) and kept, with its \
@@ -73,7 +80,7 @@ struct InstallCommand: ParsableCommand {
     @Flag(help: "Replace PREFIX when it is a conda environment (a folder with conda-meta/; anything else is refused), exchanged only when the new one is complete; install a spec for another platform.")
     var force = false
 
-    @Flag(help: "Byte-compile noarch python packages with the environment's python.")
+    @Flag(help: "Byte-compile noarch python packages and wheels with the environment's python.")
     var compilePyc = false
 
     @Flag(help: "Run the packages' post-link scripts (listed, not run, by default).")
@@ -127,7 +134,8 @@ struct InstallCommand: ParsableCommand {
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
         if !quiet {
-            FileHandle.standardError.write(Data("installed \(summary.packages) packages (\(summary.files) files) into \(summary.prefix)\n".utf8))
+            let wheels = summary.wheels > 0 ? " and \(summary.wheels) PyPI wheels" : ""
+            FileHandle.standardError.write(Data("installed \(summary.packages) packages\(wheels) (\(summary.files) files) into \(summary.prefix)\n".utf8))
         }
     }
 }

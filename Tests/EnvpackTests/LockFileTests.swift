@@ -2,8 +2,9 @@
 // written here for the real 45-package conda-forge set (shuffled, with each
 // package's real dependencies, so install order matters), the selection
 // rules (platform, categories, optional, pixi environments, ${VAR}), the
-// dependency order, and every refusal (PyPI entries, `# pip` lines, source
-// packages, environment.yml, another platform) leaving nothing at PREFIX.
+// dependency order, and every refusal (source packages, environment.yml,
+// another platform; PyPI entries not available offline) leaving nothing at
+// PREFIX. Wheels themselves: WheelInstallTests.
 import Foundation
 import Testing
 @testable import Envpack
@@ -368,10 +369,13 @@ enum LockFileSupport {
         // Named anything else, still told from its content.
         try expectRefused("channels: [conda-forge]\ndependencies: [zlib]\n", name: "deps.txt", mentions: ["deps.txt", "solver"])
         try expectRefused("[workspace]\nname = \"x\"\n[dependencies]\npython = \"3.12.*\"\n", name: "pixi.toml", mentions: ["pixi.toml", "solver"])
-        // conda-lock's explicit render with a `# pip` line: refused, not dropped.
+        // conda-lock's explicit render with a `# pip` line: installed, never
+        // dropped (here offline and not cached: refused, named).
         let explicit = InstallSupport.spec(records) { "file://\(folder)/\($0)" }
             + "# pip requests @ https://files.example/requests-2.32.3-py3-none-any.whl#sha256=\(String(repeating: "0", count: 64))\n"
-        try expectRefused(explicit, name: "conda-linux-64.lock", mentions: ["conda-linux-64.lock:48", "requests", "wheels"])
+        try expectRefused(explicit, name: "conda-linux-64.lock", mentions: ["requests-2.32.3-py3-none-any.whl", "--offline"], extra: ["--offline"])
+        try expectRefused(explicit.replacingOccurrences(of: "#sha256=", with: "#md5="), name: "conda-linux-64.lock",
+                          mentions: ["conda-linux-64.lock:48", "requests", "sha256"])
         // A conda-lock pip entry in main.
         let pip = """
             - name: requests
@@ -387,7 +391,7 @@ enum LockFileSupport {
 
             """
         try expectRefused(S.condaLock(records, extra: pip) { "file://\(folder)/\($0)" }, name: "conda-lock.yml",
-                          mentions: ["conda-lock.yml:", "requests", "wheels"])
+                          mentions: ["requests-2.32.3-py3-none-any.whl", "--offline"], extra: ["--offline"])
         // A pixi source package.
         try expectRefused(S.pixiLock(records, location: { "file://\(folder)/\($0)" }, extraSelectors: "      - conda: ./src/mytool\n",
                                      extraPackages: "- conda: ./src/mytool\n  name: mytool\n  version: 0.1.0\n  build: h0_0\n  subdir: linux-64\n"),

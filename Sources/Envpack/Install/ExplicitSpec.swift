@@ -29,6 +29,8 @@ public struct SpecEntry: Sendable, Equatable {
 public struct ExplicitSpec: Sendable, Equatable {
     public var platform: String?
     public var entries: [SpecEntry]
+    /// PyPI wheels, installed after the conda packages, in the file's order.
+    public var wheels: [WheelEntry] = []
 
     public static func load(path: String) throws -> ExplicitSpec {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -52,10 +54,13 @@ public struct ExplicitSpec: Sendable, Equatable {
             if line.isEmpty { continue }
             if line.hasPrefix("#") {
                 let comment = line.dropFirst().trimmingCharacters(in: .whitespaces)
-                // conda-lock's explicit render: `# pip name @ URL#sha256=...`.
-                // Never dropped: refused until envpack installs wheels.
+                // conda-lock's explicit render: `# pip name @ URL#sha256=...`,
+                // installed after the conda packages, never dropped.
                 if comment.hasPrefix("pip "), comment.contains(" @ ") {
-                    throw bad("'\(comment.dropFirst(4).prefix(300))' is a PyPI package; envpack install does not install wheels yet (remove the line and install it with pip afterwards)")
+                    spec.wheels.append(try WheelEntry.parsePipLine(String(comment.dropFirst(4)), line: lineNumber,
+                                                                   baseDirectory: baseDirectory, fail: bad))
+                    guard spec.wheels.count <= WheelEntry.maxWheels else { throw bad("more than \(WheelEntry.maxWheels) PyPI packages") }
+                    continue
                 }
                 if comment.hasPrefix("platform:") {
                     spec.platform = comment.dropFirst("platform:".count).trimmingCharacters(in: .whitespaces)
@@ -96,7 +101,7 @@ public struct ExplicitSpec: Sendable, Equatable {
     /// `baseDirectory`) checked as a spec entry: http(s) and file URLs only,
     /// and a plain `.conda`/`.tar.bz2` file name. Lock files use it too.
     static func makeEntry(location: String, md5: String?, sha256: String?, line: Int, baseDirectory: String,
-                          fail: (String) -> EnvpackError) throws -> SpecEntry {
+                          fail: (String) -> EnvpackError, allowWheel: Bool = false) throws -> SpecEntry {
         let source: SpecEntry.Source
         let fileName: String
         if let url = URL(string: location), let scheme = url.scheme?.lowercased(), scheme.count > 1 {
@@ -118,7 +123,7 @@ public struct ExplicitSpec: Sendable, Equatable {
               fileName.utf8.count <= 255 else {
             throw fail("'\(fileName)' (from \(location)) is not a plain file name; refusing it")
         }
-        guard fileName.hasSuffix(".conda") || fileName.hasSuffix(".tar.bz2") else {
+        guard fileName.hasSuffix(".conda") || fileName.hasSuffix(".tar.bz2") || allowWheel && fileName.hasSuffix(".whl") else {
             throw fail("'\(fileName)' is not a conda package (.conda or .tar.bz2)")
         }
         return SpecEntry(source: source, md5: md5, sha256: sha256, line: line, fileName: fileName, location: location)

@@ -1,6 +1,7 @@
-// The way back: an explicit spec from an environment's records (`envpack
-// export`), and an offline bundle of the package files with a spec that
-// names them by relative path (`envpack bundle`), for air-gapped machines.
+// The way back: an explicit spec or a conda-lock file from an environment's
+// records, with its lockable pip distributions (`envpack export`), and an
+// offline bundle of the package files with a spec that names them by
+// relative path (`envpack bundle`), for air-gapped machines.
 import Foundation
 
 public enum Exporter {
@@ -32,9 +33,36 @@ public enum Exporter {
         """
     }
 
+    public enum Format: String, Sendable, CaseIterable {
+        case explicit
+        case condaLock = "conda-lock"
+    }
+
+    /// The environment at `prefix` as `format`, with its pip distributions
+    /// that can be locked (PipExport; wheels looked for in `pkgsDirs`), and
+    /// "name version: why" for each one that cannot.
+    public static func export(prefix: String, format: Format, pkgsDirs: [String]) throws -> (text: String, leftOut: [String]) {
+        let env = try CondaEnvironment.load(prefix: prefix)
+        let (wheels, left) = PipExport.find(env, pkgsDirs: pkgsDirs)
+        switch format {
+        case .explicit:
+            var text = try explicitSpec(env)
+            text = left.map { "# not exported (PyPI): \(CondaLockWriter.oneLine($0))\n" }.joined() + text
+            // conda-lock's render: `# pip NAME @ URL#sha256=HEX`, after the conda packages.
+            for w in wheels { text += "# pip \(w.name) @ \(w.url)#sha256=\(w.sha256)\n" }
+            return (text, left)
+        case .condaLock:
+            return (try CondaLockWriter.text(records: orderedRecords(env), wheels: wheels, platform: ExplicitSpec.currentPlatform, left: left), left)
+        }
+    }
+
     /// `conda list --explicit --sha256` for the environment at `prefix`.
     public static func explicitSpec(prefix: String) throws -> String {
-        let env = try CondaEnvironment.load(prefix: prefix)
+        try explicitSpec(try CondaEnvironment.load(prefix: prefix))
+    }
+
+    static func explicitSpec(_ env: CondaEnvironment) throws -> String {
+        let prefix = env.prefix
         var text = header(env)
         for record in orderedRecords(env) {
             guard let url = record.url, !url.isEmpty else {

@@ -29,6 +29,8 @@ struct InstallPlan {
     var pythonVersion: String?
     var clobbered: [String]
     var linkScripts: [String]
+    /// Installed path -> the package that wrote it last (wheels go after).
+    var owner: [String: String] = [:]
 
     static func make(packages: [(FetchedPackage, PackageContents)], prefix: String) throws -> InstallPlan {
         let python = packages.first { $0.1.name == "python" }.map { majorMinor($0.1.version) }
@@ -92,7 +94,8 @@ struct InstallPlan {
             throw EnvpackError.invalidOption("cannot install into \(prefix) (\(prefix.utf8.count) bytes), nothing was written: "
                 + problems.prefix(8).joined(separator: "; ") + (problems.count > 8 ? "; and \(problems.count - 8) more" : ""))
         }
-        return InstallPlan(prefix: prefix, packages: planned, pythonVersion: python, clobbered: clobbered, linkScripts: linkScripts)
+        return InstallPlan(prefix: prefix, packages: planned, pythonVersion: python, clobbered: clobbered, linkScripts: linkScripts,
+                           owner: owner)
     }
 
     /// One file name: not empty, no `/` or NUL, not `.` or `..`, at most 200 bytes.

@@ -5,7 +5,9 @@
 // placeholder written through the relocation engine. Records are written as
 // conda writes them. Every edit is planned (and every clobber and too-long
 // prefix found) before the first file is linked, and only a complete
-// environment is renamed to PREFIX: a failure leaves nothing there.
+// environment is renamed to PREFIX: a failure leaves nothing there. PyPI
+// wheels a lock names go in after the conda packages (WheelInstaller), into
+// the same staging folder.
 import Crypto
 import EnvpackRelocation
 import Foundation
@@ -46,6 +48,8 @@ public struct InstallSummary: Sendable {
     /// "path: first-package -> later-package" for paths two packages wrote.
     public var clobbered: [String]
     public var linkScripts: [String]
+    /// PyPI wheels installed after the conda packages.
+    public var wheels = 0
 }
 
 public enum Installer {
@@ -65,18 +69,24 @@ public enum Installer {
         // Checked before anything is fetched; the staging folder comes later.
         _ = try StagedFolder.check(destination: prefix, force: options.force)
 
+        let wheels = try WheelChecks.deduplicated(spec.wheels, specPath: options.specPath, log: log)
+
         // Fetch, verify and extract, holding the cache lock.
         let cache = try PackageCache(directory: options.pkgsDir)
-        let progress = Progress(label: "fetching", unit: "files", total: entries.count, totalBytes: nil,
+        let progress = Progress(label: "fetching", unit: "files", total: entries.count + wheels.count, totalBytes: nil,
                                 handler: options.quiet ? nil : options.progress)
-        let packages: [(FetchedPackage, PackageContents)] = try cache.withLock {
+        let (packages, fetchedWheels): ([(FetchedPackage, PackageContents)], [FetchedPackage]) = try cache.withLock {
             for path in cache.reclaimLeftovers() { log("note: removed \(path), left by an envpack run that was killed") }
             let fetched = try cache.fetch(entries, offline: options.offline, limits: options.downloadLimits, progress: progress)
-            return Array(zip(fetched, try cache.contents(of: fetched, log: log)))
+            let fetchedWheels = try cache.fetch(wheels.map(\.spec), offline: options.offline, limits: options.downloadLimits, progress: progress)
+            return (Array(zip(fetched, try cache.contents(of: fetched, log: log))), fetchedWheels)
         }
         progress.finish()
 
         let plan = try InstallPlan.make(packages: packages, prefix: prefix)
+        let pythonRelease = plan.packages.first { $0.contents.name == "python" }?.contents.version
+        try WheelChecks.checkTags(wheels, pythonVersion: pythonRelease, platform: spec.platform ?? ExplicitSpec.currentPlatform,
+                                  specPath: options.specPath)
         // Said once the packages are known to be usable (a refusal stays one line).
         for entry in entries where entry.md5 == nil && entry.sha256 == nil {
             log("warning: spec line \(entry.line) (\(entry.location)) has no md5 or sha256: only the package's own file hashes (info/paths.json) protect it")
@@ -88,8 +98,23 @@ public enum Installer {
         let folder = try StagedFolder(destination: prefix, kind: "install", force: options.force)
         let staging = folder.staging
         do {
-            let files = try Linker(staging: staging, prefix: prefix, copy: options.copy).link(plan)
+            var files = try Linker(staging: staging, prefix: prefix, copy: options.copy).link(plan)
             if options.compilePyc { try compilePyc(plan, staging: staging) }
+            // PyPI wheels after the conda packages.
+            if let version = plan.pythonVersion, !wheels.isEmpty {
+                var placer = WheelInstaller(staging: staging, prefix: prefix, pythonVersion: version, owner: plan.owner)
+                var installed: [InstalledWheel] = []
+                for (i, (wheel, fetched)) in zip(wheels, fetchedWheels).enumerated() {
+                    installed.append(try placer.install(wheel, archive: fetched.archivePath, index: i))
+                }
+                try placer.removeScratch()
+                for clobber in placer.clobbered { log("warning: \(clobber) (the later package wins, as in conda)") }
+                for wheel in installed {
+                    let pycs = options.compilePyc ? try compileWheel(wheel, pythonVersion: version, staging: staging, prefix: prefix) : []
+                    try placer.finish(wheel, pycs: pycs)
+                    files += wheel.rows.count + pycs.count + 1
+                }
+            }
             try writeHistory(plan, staging: staging, command: options.commandLine)
             try Interruption.check()
             try folder.commit()
@@ -103,7 +128,7 @@ public enum Installer {
             }
             folder.finish()
             return InstallSummary(prefix: prefix, packages: plan.packages.count, files: files,
-                                  clobbered: plan.clobbered, linkScripts: plan.linkScripts)
+                                  clobbered: plan.clobbered, linkScripts: plan.linkScripts, wheels: wheels.count)
         } catch {
             folder.discard()
             throw error
@@ -125,25 +150,43 @@ public enum Installer {
         guard let version = plan.pythonVersion else { return }
         let sources = plan.packages.flatMap { p in p.isNoarchPython ? p.files.filter { $0.hasSuffix(".py") } : [] }
         guard !sources.isEmpty else { return }
-        let python = staging + "/bin/python" + version
+        try compileAll(sources, pythonVersion: version, staging: staging, prefix: plan.prefix)
+        // Add the .pyc files to each noarch record.
+        for p in plan.packages where p.isNoarchPython {
+            let pycs = compiled(p.files.filter { $0.hasSuffix(".py") }, pythonVersion: version, staging: staging)
+            try RecordWriter.addPyc(pycs, toRecordOf: p, staging: staging)
+        }
+    }
+
+    /// Byte-compiles a wheel's python files; returns the .pyc files made.
+    static func compileWheel(_ wheel: InstalledWheel, pythonVersion: String, staging: String, prefix: String) throws -> [String] {
+        guard !wheel.pythonSources.isEmpty else { return [] }
+        try compileAll(wheel.pythonSources, pythonVersion: pythonVersion, staging: staging, prefix: prefix)
+        return compiled(wheel.pythonSources, pythonVersion: pythonVersion, staging: staging)
+    }
+
+    /// Runs the environment's `compileall` on prefix-relative sources, with
+    /// the final prefix as the path the .pyc files record.
+    static func compileAll(_ sources: [String], pythonVersion: String, staging: String, prefix: String) throws {
+        let python = staging + "/bin/python" + pythonVersion
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-Wi", "-m", "compileall", "-q", "-j", "0", "-s", staging, "-p", plan.prefix] + sources.map { staging + "/" + $0 }
+        process.arguments = ["-Wi", "-m", "compileall", "-q", "-j", "0", "-s", staging, "-p", prefix] + sources.map { staging + "/" + $0 }
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw EnvpackError.invalidOption("compiling python files with \(python) failed (exit \(process.terminationStatus))")
         }
-        // Add the .pyc files to each noarch record.
-        let tag = "cpython-" + version.replacingOccurrences(of: ".", with: "")
-        for p in plan.packages where p.isNoarchPython {
-            let pycs = p.files.filter { $0.hasSuffix(".py") }.map { source -> String in
-                let dir = (source as NSString).deletingLastPathComponent
-                let stem = ((source as NSString).lastPathComponent as NSString).deletingPathExtension
-                return dir + "/__pycache__/" + stem + "." + tag + ".pyc"
-            }.filter { FileManager.default.fileExists(atPath: staging + "/" + $0) }
-            try RecordWriter.addPyc(pycs, toRecordOf: p, staging: staging)
-        }
+    }
+
+    /// The .pyc files compileall made for `sources` (those that exist).
+    static func compiled(_ sources: [String], pythonVersion: String, staging: String) -> [String] {
+        let tag = "cpython-" + pythonVersion.replacingOccurrences(of: ".", with: "")
+        return sources.map { source -> String in
+            let dir = (source as NSString).deletingLastPathComponent
+            let stem = ((source as NSString).lastPathComponent as NSString).deletingPathExtension
+            return dir + "/__pycache__/" + stem + "." + tag + ".pyc"
+        }.filter { FileManager.default.fileExists(atPath: staging + "/" + $0) }
     }
 
     static func runLinkScripts(_ plan: InstallPlan, prefix: String) throws {

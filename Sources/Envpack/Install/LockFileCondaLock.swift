@@ -2,7 +2,8 @@
 // files without `version:`): a `package:` list whose entries carry name,
 // version, manager (conda | pip), platform, url, hash {md5, sha256},
 // category, optional and dependencies {name: spec}. The entries for one
-// platform and the chosen categories become spec entries, dependencies first.
+// platform and the chosen categories become spec entries, dependencies first;
+// the pip ones become wheels, installed after them in the file's order.
 import Foundation
 import Yams
 
@@ -21,6 +22,7 @@ enum CondaLockFile {
         var locked: [LockedConda] = []
         var dependencyCount = 0
         var seenURL = Set<String>()
+        var wheels: [WheelEntry] = []
         for package in packages {
             let line = LockYAML.line(package)
             guard let fields = package.mapping, fields.count <= LockYAML.maxKeys else { throw bad(line, "a package entry is not a mapping of at most \(LockYAML.maxKeys) fields") }
@@ -41,16 +43,18 @@ enum CondaLockFile {
             guard wanted else { continue }
             guard let rawURL = LockYAML.string(package, "url"), !rawURL.isEmpty else { throw fail("no url") }
             let manager = LockYAML.string(package, "manager") ?? "conda"
-            guard manager == "conda" else {
-                if manager == "pip" {
-                    throw fail(LockYAML.notWheelsYet("\(name.prefix(100)) \(LockYAML.string(package, "version")?.prefix(60) ?? "") (\(rawURL.prefix(200)))"))
-                }
-                throw fail("unknown manager '\(manager.prefix(40))' (conda or pip)")
-            }
+            guard manager == "conda" || manager == "pip" else { throw fail("unknown manager '\(manager.prefix(40))' (conda or pip)") }
             let url = try LockYAML.expandVariables(rawURL, fail: fail)
             let hash = LockYAML.value(package, "hash") ?? Node("")
             let md5 = try LockYAML.digest(hash, "md5", count: 32, fail: fail)
             let sha256 = try LockYAML.digest(hash, "sha256", count: 64, fail: fail)
+            if manager == "pip" {
+                // Installed after the conda packages, in the file's order.
+                guard seenURL.insert(url).inserted else { continue }
+                wheels.append(try WheelEntry.make(name: name, version: LockYAML.string(package, "version"), written: rawURL,
+                                                  resolved: url, sha256: sha256, line: line, baseDirectory: baseDirectory, fail: fail))
+                continue
+            }
             // A package in two categories is listed twice: install it once.
             guard seenURL.insert(url).inserted else { continue }
             var entry = try ExplicitSpec.makeEntry(location: url, md5: md5, sha256: sha256, line: line,
@@ -71,6 +75,6 @@ enum CondaLockFile {
                 ? "no conda packages for \(platform) in the chosen categories (main\(selection.categories.map { ", " + $0 }.joined()))"
                 : "no packages for \(platform) (it has \(has.isEmpty ? "none" : has)); use --platform to choose one")
         }
-        return ExplicitSpec(platform: platform, entries: LockOrder.dependenciesFirst(locked).map(\.entry))
+        return ExplicitSpec(platform: platform, entries: LockOrder.dependenciesFirst(locked).map(\.entry), wheels: wheels)
     }
 }

@@ -3,9 +3,10 @@
 // top-level `packages:` list, whose conda entries carry sha256/md5 and
 // `depends` match specs. Versions 4 and 5 spell entries `kind: conda|pypi`
 // with `url:`/`path:`; 6 and 7 key them by `conda:`/`pypi:`. A location is a
-// URL or a path relative to the lock file. Source packages (a conda location
-// that is not an archive, `conda_source`) and PyPI packages are refused,
-// named.
+// URL or a path relative to the lock file. PyPI wheels (`pypi:` with the
+// entry's sha256) are installed after the conda packages; source packages (a
+// conda location that is not an archive, `conda_source`, a PyPI location that
+// is not a wheel) are refused, named.
 import Foundation
 import Yams
 
@@ -37,11 +38,14 @@ enum PixiLockFile {
 
         // Conda packages by location; several may share one (source variants).
         var condaByLocation: [String: [Node]] = [:]
+        var pypiByLocation: [String: Node] = [:]
+        var wheels: [WheelEntry] = []
         for package in packages {
             guard let fields = package.mapping, fields.count <= LockYAML.maxKeys else {
                 throw bad(LockYAML.line(package), "a package entry is not a mapping of at most \(LockYAML.maxKeys) fields")
             }
             if let location = condaLocation(package, version: version) { condaByLocation[location, default: []].append(package) }
+            if let location = pypiLocation(package) { pypiByLocation[location] = pypiByLocation[location] ?? package }
         }
 
         var locked: [LockedConda] = []
@@ -57,8 +61,19 @@ enum PixiLockFile {
             }
             if let pypi = LockYAML.string(selector, "pypi") {
                 let isWheel = (pypi.split(separator: "#").first.map(String.init) ?? pypi).lowercased().hasSuffix(".whl")
-                throw bad(line, isWheel ? LockYAML.notWheelsYet("'\(pypi.prefix(200))'")
-                                        : "'\(pypi.prefix(200))' is a PyPI source package (not a wheel): it needs a build, which envpack does not do")
+                guard isWheel else {
+                    throw bad(line, "'\(pypi.prefix(200))' is a PyPI source package (not a wheel): it needs a build, which envpack does not do")
+                }
+                guard seen.insert(pypi).inserted else { continue }
+                guard let package = pypiByLocation[pypi] else { throw bad(line, "'\(pypi.prefix(200))' is not among the lock file's packages") }
+                let packageLine = LockYAML.line(package)
+                let name = LockYAML.string(package, "name") ?? WheelFileName((pypi as NSString).lastPathComponent)?.distribution ?? "?"
+                func fail(_ why: String) -> EnvpackError { bad(packageLine, why) }
+                let sha256 = try LockYAML.digest(package, "sha256", count: 64) { fail("PyPI package '\(name.prefix(100))': \($0)") }
+                let resolved = try LockYAML.expandVariables(pypi) { fail("PyPI package '\(name.prefix(100))': \($0)") }
+                wheels.append(try WheelEntry.make(name: name, version: LockYAML.string(package, "version"), written: pypi, resolved: resolved,
+                                                  sha256: sha256, line: packageLine, baseDirectory: baseDirectory, fail: fail))
+                continue
             }
             guard let location = LockYAML.string(selector, "conda"), !location.isEmpty else {
                 throw bad(line, "environment '\(selection.environment)' has an entry that is neither conda: nor pypi:")
@@ -94,7 +109,7 @@ enum PixiLockFile {
         guard !locked.isEmpty else {
             throw bad(0, "environment '\(selection.environment)' has no conda packages for \(platform)")
         }
-        return ExplicitSpec(platform: platform, entries: LockOrder.dependenciesFirst(locked).map(\.entry))
+        return ExplicitSpec(platform: platform, entries: LockOrder.dependenciesFirst(locked).map(\.entry), wheels: wheels)
     }
 
     /// Where a `packages:` entry points, if it is a conda package.
@@ -104,6 +119,15 @@ enum PixiLockFile {
             return LockYAML.string(package, "url") ?? LockYAML.string(package, "path")
         }
         return LockYAML.string(package, "conda")
+    }
+
+    /// Where a `packages:` entry points, if it is a PyPI package.
+    static func pypiLocation(_ package: Node) -> String? {
+        if let kind = LockYAML.string(package, "kind") {
+            guard kind == "pypi" else { return nil }
+            return LockYAML.string(package, "url") ?? LockYAML.string(package, "path")
+        }
+        return LockYAML.string(package, "pypi")
     }
 
     /// `name` from `name-version-build.conda`.

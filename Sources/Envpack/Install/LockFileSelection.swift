@@ -96,8 +96,4 @@ enum LockYAML {
         let end = s.firstIndex { " =<>!~[;,".contains($0) } ?? s.endIndex
         return String(s[..<end]).lowercased()
     }
-
-    static func notWheelsYet(_ what: String) -> String {
-        "\(what) is a PyPI package; envpack install does not install wheels yet (install the conda part, then the PyPI packages with pip)"
-    }
 }

@@ -22,9 +22,6 @@ public final class DecompressingFeed: @unchecked Sendable {
     /// Reads `path` ("-": standard input); with `range`, only `length`
     /// bytes from `offset` (a self-extractor's payload).
     init(path: String, range: (offset: Int64, length: Int64)? = nil) throws {
-        // A reader that stops early closes the pipe: the feeder must get
-        // EPIPE, not be killed by SIGPIPE.
-        signal(SIGPIPE, SIG_IGN)
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw ExtractError.unreadable(path: path, reason: errnoMessage()) }
         readFD = fds[0]
@@ -51,6 +48,25 @@ public final class DecompressingFeed: @unchecked Sendable {
         }
         let limit = limitFound
         let started = startDetachedThread { [self] in
+            // A reader that stops early closes the pipe: the feeder must get
+            // EPIPE, not be killed by SIGPIPE. The signal is blocked in this
+            // thread only (a write's SIGPIPE goes to the writing thread):
+            // ignoring it process-wide, as this did, was inherited by every
+            // program envpack or a library client starts later (link
+            // scripts saw `echo: write error: Broken pipe` where a closed
+            // pipe should have ended them quietly).
+            var pipeSignal = sigset_t()
+            sigemptyset(&pipeSignal)
+            sigaddset(&pipeSignal, SIGPIPE)
+            pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
+            defer {
+                // Take back a SIGPIPE this thread caused, if one is pending.
+                var pending = sigset_t()
+                if sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1 {
+                    var now = timespec(tv_sec: 0, tv_nsec: 0)
+                    _ = sigtimedwait(&pipeSignal, nil, &now)
+                }
+            }
             do { try feed(from: inputFD, limit: limit) } catch let error as StreamError {
                 failure = error.message
             } catch {

@@ -26,4 +26,18 @@ import Testing
         while feed != nil && Date() < deadline { usleep(20_000) }
         #expect(feed == nil, "the decoding thread of a dropped reader is still running")
     }
+
+    /// The dropped reader's feeder got EPIPE; SIGPIPE must not have been
+    /// ignored process-wide on the way, or every program started later
+    /// (install's link scripts, a library client's children) inherits the
+    /// ignored signal and writes to a closed pipe fail loudly instead of
+    /// ending quietly.
+    @Test func readingLeavesSIGPIPEAloneForChildren() throws {
+        try droppedReaderEndsItsFeeder()
+        let r = try TestSupport.run("/bin/sh", ["-c", "grep SigIgn /proc/$$/status"])
+        let text = String(decoding: r.stdout, as: UTF8.self)
+        let hex = text.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
+        let mask = try #require(UInt64(hex, radix: 16), "cannot read SigIgn from \(text)")
+        #expect(mask & (1 << (UInt64(SIGPIPE) - 1)) == 0, "SIGPIPE is ignored in a child: SigIgn \(hex)")
+    }
 }

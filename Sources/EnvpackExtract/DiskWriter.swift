@@ -26,6 +26,10 @@ import Glibc
 public struct FileDigest: Sendable, Equatable {
     public var sha256: String
     public var size: Int
+    public init(sha256: String, size: Int) {
+        self.sha256 = sha256
+        self.size = size
+    }
 }
 
 public final class DiskWriter {

@@ -230,10 +230,12 @@ enum LockFileSupport {
         // --category dev adds devtool (dependencies first: it has none, so it stays in file order).
         let dev = S.names(try S.load(text, dir: dir) { $0.categories = ["dev"] })
         #expect(dev.count == 46 && dev.contains("devtool"))
-        // --category docs and --with-optional reach the pip entry: refused, named.
+        // --category docs and --with-optional reach the pip entry: selected
+        // as a wheel (installed after the conda packages), never dropped.
+        #expect(try S.load(text, dir: dir).wheels.isEmpty)
         for configure in [{ (s: inout LockSelection) in s.categories = ["docs"] }, { (s: inout LockSelection) in s.withOptional = true }] {
-            let m = S.failure { _ = try S.load(text, dir: dir, configure) }
-            #expect(m.contains("docstool") && m.contains("wheels") && m.contains("lock.yml:"), "\(m)")
+            let spec = try S.load(text, dir: dir, configure)
+            #expect(spec.wheels.map(\.name) == ["docstool"], "\(spec.wheels.map(\.name))")
         }
         // Another platform: only its own entries, and the spec says which.
         let osx = try S.load(text, dir: dir) { $0.platform = "osx-arm64" }
@@ -270,10 +272,12 @@ enum LockFileSupport {
         let m2 = S.failure { _ = try S.load(base, dir: dir, name: "pixi.lock") { $0.platform = "osx-64" } }
         #expect(m2.contains("osx-64") && m2.contains("linux-64"), "\(m2)")
         let h = String(repeating: "d", count: 64)
+        // A pypi wheel entry is selected as a wheel (WheelInstallTests installs them).
+        let six = S.pixiLock(records, location: { "file://\(folder)/\($0)" },
+                             extraSelectors: "      - pypi: https://files.example/six-1.16.0-py2.py3-none-any.whl\n",
+                             extraPackages: "- pypi: https://files.example/six-1.16.0-py2.py3-none-any.whl\n  name: six\n  version: 1.16.0\n  sha256: \(h)\n")
+        #expect(try S.load(six, dir: dir, name: "pixi.lock").wheels.map(\.name) == ["six"])
         let cases: [(String, String, [String])] = [
-            ("      - pypi: https://files.example/six-1.16.0-py2.py3-none-any.whl\n",
-             "- pypi: https://files.example/six-1.16.0-py2.py3-none-any.whl\n  name: six\n  version: 1.16.0\n  sha256: \(h)\n",
-             ["six-1.16.0-py2.py3-none-any.whl", "wheels"]),
             ("      - pypi: https://files.example/foo-1.0.tar.gz\n",
              "- pypi: https://files.example/foo-1.0.tar.gz\n  name: foo\n  version: 1.0\n  sha256: \(h)\n",
              ["foo-1.0.tar.gz", "source"]),

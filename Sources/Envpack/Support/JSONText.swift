@@ -80,6 +80,14 @@ public enum JSONValue: Codable, Equatable, Sendable {
         }
     }
 
+    /// `s` as a JSON string literal (also a YAML double-quoted scalar:
+    /// YAML 1.2 reads JSON strings as they are).
+    static func quoted(_ s: String) -> String {
+        var out = ""
+        writeString(s, into: &out)
+        return out
+    }
+
     private static func writeString(_ s: String, into out: inout String) {
         out += "\""
         var plain = true

@@ -106,3 +106,8 @@ int envpack_pending_count(void) {
     pthread_mutex_unlock(&pending_lock);
     return n;
 }
+
+long envpack_next_serial(void) {
+    static long serial = 0;
+    return __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
+}

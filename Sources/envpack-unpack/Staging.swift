@@ -1,10 +1,10 @@
 // The helper's all-or-nothing staging, Foundation-free: the archive is
 // extracted and relocated in `.envpack-unpack-PID-N` beside DEST and only a
-// complete environment is renamed into place. The folder follows envpack's
-// OwnedFolder protocol (a `NAME.lock` beside it, held with flock while this
-// process lives, noting "pid P" and "dest D"), so a kill -9 leaves only
-// that folder, which the next run of the helper or of `envpack unpack`
-// recognises by its free lock and removes. -f replaces only an empty folder
+// complete environment is renamed into place. The folder is an OwnedFolder
+// (EnvpackExtract), as envpack's own staging is (its lock file notes "pid P"
+// and "dest D"), so a kill -9 leaves only that folder, which the next run
+// of the helper or of `envpack unpack` recognises by its free lock and
+// removes. -f replaces only an empty folder
 // or a conda environment, in one atomic exchange (renameat2), as
 // `envpack unpack --force` does; where the filesystem cannot exchange, or
 // DEST is a mount point, the helper refuses and says to use envpack.
@@ -18,8 +18,7 @@ import Glibc
 final class Staging {
     let destination: String
     let staging: String
-    private let lockPath: String
-    private var lockFD: Int32
+    private let owner: OwnedFolder
     private let replacing: Bool
     private var committed = false
 
@@ -33,29 +32,8 @@ final class Staging {
         }
         Staging.reclaim(in: parent)
         replacing = try Staging.check(destination, parent: parent, force: force)
-        var n = 0
-        while true {
-            n += 1
-            let folder = parent == "/" ? "/.envpack-unpack-\(getpid())-\(n)" : parent + "/.envpack-unpack-\(getpid())-\(n)"
-            let lock = folder + ".lock"
-            let fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-            if fd < 0 {
-                if errno == EEXIST && n < 1000 { continue }
-                throw .writeFailed(path: lock, reason: String(cString: strerror(errno)))
-            }
-            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { close(fd); continue }
-            let note = Array("pid \(getpid())\ndest \(destination)\n".utf8)
-            let written = note.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-            guard written == note.count, fsync(fd) == 0, mkdir(folder, 0o755) == 0 else {
-                let reason = String(cString: strerror(errno))
-                unlink(lock); close(fd)
-                throw .writeFailed(path: folder, reason: reason)
-            }
-            staging = folder
-            lockPath = lock
-            lockFD = fd
-            return
-        }
+        owner = try OwnedFolder(in: parent, kind: "unpack", note: "pid \(getpid())\ndest \(destination)\n")
+        staging = owner.path
     }
 
     /// May DEST be written? Returns whether it is replaced (-f).
@@ -103,10 +81,7 @@ final class Staging {
     /// environment after a commit) and the lock file; a folder that cannot
     /// be removed keeps its lock file, for a later run.
     func finish() {
-        guard lockFD >= 0 else { return }
-        if ExtractedTree.remove(staging) { unlink(lockPath) }
-        close(lockFD)
-        lockFD = -1
+        if ExtractedTree.remove(staging) { owner.release() } else { owner.abandon() }
     }
 
     /// Staging folders of `.envpack-unpack-` runs whose process is gone
@@ -114,27 +89,12 @@ final class Staging {
     /// swap or a mount point's move-up cut short is left for
     /// `envpack unpack`, which knows how to finish it.
     static func reclaim(in parent: String) {
-        for name in ExtractedTree.names(in: parent) ?? [] where name.hasPrefix(".envpack-unpack-") && name.hasSuffix(".lock") {
-            let lock = parent == "/" ? "/" + name : parent + "/" + name
-            let fd = open(lock, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
-            guard fd >= 0 else { continue }
-            defer { close(fd) }
-            var held = stat(), named = stat()
-            guard flock(fd, LOCK_EX | LOCK_NB) == 0, fstat(fd, &held) == 0, lstat(lock, &named) == 0,
-                  held.st_ino == named.st_ino, held.st_dev == named.st_dev, held.st_uid == geteuid() else { continue }
-            var text = [UInt8](repeating: 0, count: 16384)
-            let n = text.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-            let note = String(decoding: text.prefix(max(0, n)), as: UTF8.self)
-            if containsText(note, "\nstate ") {
-                say("envpack-unpack: warning: \(lock) records an interrupted replacement; run `envpack unpack` to finish it", to: 2)
-                continue
-            }
-            let folder = String(lock.dropLast(".lock".count))
-            if ExtractedTree.remove(folder) {
-                unlink(lock)
-                say("envpack-unpack: removed \(folder), left by an interrupted run", to: 2)
-            }
+        let removed = OwnedFolder.reclaimStale(in: parent, kind: "unpack") { folder, note in
+            guard containsText(note, "\nstate ") else { return .remove }
+            say("envpack-unpack: warning: \(folder).lock records an interrupted replacement; run `envpack unpack` to finish it", to: 2)
+            return .keep
         }
+        for folder in removed { say("envpack-unpack: removed \(folder), left by an interrupted run", to: 2) }
     }
 }
 

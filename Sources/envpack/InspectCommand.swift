@@ -57,7 +57,7 @@ struct InspectCommand: ParsableCommand {
         }
         // What runs where the archive is extracted (Spark, YARN: no unpack
         // step), and what needs the helper first.
-        let portable = r.portableScripts, elf = r.portableELFFiles, needs = r.needsHelper
+        let portable = m.portableScripts, elf = m.portableELFFiles, needs = m.needsHelper
         out += "runs as extracted: \(portable.count) script(s) with a #! line that works at any path, \(elf.count) ELF file(s) with $ORIGIN-relative RPATH/RUNPATH, and every file that holds no prefix\n"
         if needs.isEmpty {
             out += "needs the helper: nothing (no file holds the prefix where it is used at run time)\n"

@@ -51,6 +51,11 @@ enum JSONReport {
             }),
             "prefix_files": .object(counts),
             "longest_prefix": m.longestAllowedPrefix.map { .int($0) } ?? .null,
+            "runs_as_extracted": .object([
+                "scripts": .array(m.portableScripts.map { .string($0) }),
+                "elf": .array(m.portableELFFiles.map { .string($0) }),
+            ]),
+            "needs_helper": .array(m.needsHelper.map { .string($0) }),
         ]
     }
 }

@@ -34,6 +34,13 @@ import Testing
         let labels = try #require(run["Labels"] as? [String: String])
         #expect(labels["io.envpack.packages"] == "envpack-demo=1.0=h0_envpack envpack-legacy=0.9=h0_envpack")
         #expect(labels["io.envpack.prefix"] == "/opt/env")
+        // Relocated at build time: no helper (8 MB) in the image, but the
+        // manifest, so `envpack relocate` can still move a copy of /opt/env.
+        let rest = try #require(layers.last?["digest"] as? String)
+        let listing = try TestSupport.run("/bin/tar", ["-tzf", layout + "/blobs/sha256/" + rest.dropFirst("sha256:".count)])
+        let names = String(decoding: listing.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+        #expect(listing.status == 0 && names.contains("opt/env/conda-meta/envpack/manifest.tsv"), "\(listing.stderr) \(names.prefix(20))")
+        #expect(!names.contains("opt/env/bin/envpack-unpack") && !names.contains("opt/env/bin/conda-unpack"), "the image carries the unpack helper")
 
         try ImageTools.require(["skopeo"])
         let inspect = try TestSupport.run("/usr/bin/skopeo", ["inspect", "oci:\(layout):1.0"])

@@ -2,6 +2,7 @@
 // JSON object that parses, holds the right numbers (measured here
 // independently: tar's own listing, the environment's conda-meta), and the
 // two agree on every fact they share.
+import Envpack
 import Foundation
 import Testing
 
@@ -60,6 +61,59 @@ import Testing
         #expect(pack["prefix"] as? String == env)
         #expect((pack["prefix_files"] as? [String: Any])?["total"] as? Int ?? 0 > 0)
         #expect(pack["warnings"] is [Any])
+    }
+
+    /// `runs_as_extracted` and `needs_helper` (issue 10): pack and inspect
+    /// agree, and each list is checked against the archive's files as
+    /// plain `tar -x` leaves them: the scripts start with the `/bin/sh`
+    /// launcher, the ELF files' dynamic sections name no prefix, each file
+    /// that needs the helper holds the prefix, and every file of the
+    /// environment that holds the prefix is listed as needing the helper
+    /// (or is an ELF file that holds it only where the loader never looks);
+    /// conda-meta/ (conda's records and envpack's manifest) is not run, and a
+    /// `.pyc` holds the prefix only as its source's name (for tracebacks;
+    /// relocation drops the bytecode of each source it rewrites).
+    @Test func runsAsExtractedListsMatchTheFiles() throws {
+        let env = try TestSupport.fixtureEnv("python")
+        let dir = try TestSupport.temporaryDirectory("json-portable")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let archive = dir + "/a.tar"
+        let packed = try TestSupport.envpack(["pack", "--json", "-p", env, "-o", archive])
+        try #require(packed.status == 0, "\(packed.stderr)")
+        let inspected = try TestSupport.envpack(["inspect", "--json", archive])
+        try #require(inspected.status == 0, "\(inspected.stderr)")
+        let pack = try object(packed.stdout), inspect = try object(inspected.stdout)
+        let portable = try #require(pack["runs_as_extracted"] as? [String: Any], "no runs_as_extracted: \(pack.keys.sorted())")
+        let scripts = try #require(portable["scripts"] as? [String]), elf = try #require(portable["elf"] as? [String])
+        let needs = try #require(pack["needs_helper"] as? [String], "no needs_helper")
+        #expect(NSDictionary(dictionary: portable).isEqual(to: inspect["runs_as_extracted"] as? [String: Any] ?? [:]))
+        #expect(needs == inspect["needs_helper"] as? [String])
+        #expect(!scripts.isEmpty && !elf.isEmpty && !needs.isEmpty, "the python fixture has launchers, relative RPATHs and text prefixes: \(scripts) \(elf) \(needs)")
+
+        let root = dir + "/x"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let untar = try TestSupport.run("/usr/bin/tar", ["-xf", archive, "-C", root])
+        try #require(untar.status == 0, "\(untar.stderr)")
+        let prefix = Data(env.utf8)
+        func holdsPrefix(_ path: String) throws -> Bool {
+            try Data(contentsOf: URL(fileURLWithPath: root + "/" + path)).range(of: prefix) != nil
+        }
+        for s in scripts {
+            let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: root + "/" + s)), as: UTF8.self)
+            #expect(text.hasPrefix("#!/bin/sh\n"), "\(s) does not start with the launcher")
+        }
+        for e in elf {
+            let dynamic = try TestSupport.run("/usr/bin/readelf", ["-d", root + "/" + e])
+            #expect(dynamic.status == 0 && !String(decoding: dynamic.stdout, as: UTF8.self).contains(env), "\(e): its dynamic section names \(env)")
+        }
+        for n in needs { #expect(try holdsPrefix(n), "\(n) is said to need the helper but holds no prefix") }
+        let envpackOwn = ["bin/envpack-unpack", "bin/conda-unpack"]
+        let walker = FileManager.default.enumerator(atPath: root)
+        while let path = walker?.nextObject() as? String {
+            guard FileStatus.lstat(root + "/" + path)?.kind == .regular, !path.hasPrefix("conda-meta/"), !path.hasSuffix(".pyc"), !envpackOwn.contains(path),
+                  !path.hasPrefix("etc/conda/activate.d"), !path.hasPrefix("bin/activate"), !path.hasPrefix("bin/deactivate") else { continue }
+            if try holdsPrefix(path) { #expect(needs.contains(path) || elf.contains(path), "\(path) holds \(env) but is listed nowhere") }
+        }
     }
 
     /// --json with -o -: standard output holds the archive, so it is a usage error.

@@ -36,4 +36,8 @@ void envpack_pending_remove(int slot);
 /// How many files are registered (for the tests).
 int envpack_pending_count(void);
 
+/// A number unique in this process (1, 2, ...), from any thread: the N of
+/// owned folders' names.
+long envpack_next_serial(void);
+
 #endif

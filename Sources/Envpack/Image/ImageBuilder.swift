@@ -6,6 +6,7 @@
 // OCI image layout in a staging folder beside the output, then moved or
 // archived into place (ImageOutput). Nothing is left at the output on failure.
 import EnvpackRelocation
+import EnvpackExtract
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -26,7 +27,7 @@ public enum ImageBuilder {
             throw EnvpackError.invalidOption("-o \(output) is inside the environment \(env): write the image elsewhere")
         }
         OwnedFolder.reclaimStale(in: parent, kind: "image")
-        let staging = try OwnedFolder(in: parent, kind: "image")
+        let staging = try OwnedFolder.take(in: parent, kind: "image")
         defer {
             if (try? FileManager.default.removeItem(atPath: staging.path)) != nil || FileStatus.lstat(staging.path) == nil {
                 staging.release()
@@ -51,7 +52,7 @@ public enum ImageBuilder {
         pack.destPrefix = options.destination
         pack.quiet = true
         pack.threads = options.threads
-        pack.helperPath = options.helperPath
+        pack.withHelper = false   // relocated at build time: no unpack step, no helper
         let summary = try Packer.pack(pack)
         let loaded = try CondaEnvironment.load(prefix: options.prefix)
         let mtime = Packer.defaultMtime(prefix: env)

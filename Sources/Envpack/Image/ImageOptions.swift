@@ -22,7 +22,7 @@ public struct ImageOptions: Sendable {
     public var compressLevel = 6
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     /// The static helper pack embeds; located when nil.
-    public var helperPath: String? = nil
+
 
     public init(prefix: String, output: String, format: ImageFormat) {
         self.prefix = prefix

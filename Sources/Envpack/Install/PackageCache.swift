@@ -18,6 +18,7 @@
 // share, and the create-only placing above is what keeps the two apart.
 import Crypto
 import EnvpackRelocation
+import EnvpackExtract
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -181,7 +182,7 @@ public final class PackageCache: Sendable {
     /// it, then places it under conda's name (when free) or envpack's own.
     private func download(_ entry: SpecEntry, with downloader: PackageDownloader) throws -> FetchedPackage {
         guard case .remote(let url) = entry.source else { preconditionFailure() }
-        let owned = try OwnedFolder(in: directory, kind: "download", create: false)
+        let owned = try OwnedFolder.take(in: directory, kind: "download", create: false)
         defer { unlink(owned.path); owned.release() }
         let fd = open(owned.path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw EnvpackError.writeFailed(path: owned.path, reason: errnoMessage()) }
@@ -279,7 +280,7 @@ public final class PackageCache: Sendable {
         }
 
         // Extract into a folder of our own, verify, mark, then place.
-        let owned = try OwnedFolder(in: directory, kind: "extract")
+        let owned = try OwnedFolder.take(in: directory, kind: "extract")
         defer { owned.release() }
         do {
             let written = try PackageArchive.extract(package.archivePath, into: owned.path)

@@ -19,23 +19,28 @@ public struct ArchiveReport: Sendable {
     public var elfFiles: Int { manifest.files.filter(\.isELF).count }
     public var rpathFiles: Int { manifest.files.filter { !$0.rpaths.isEmpty }.count }
     public var unmanagedFiles: Int { manifest.files.filter { !$0.isManaged }.count }
+}
 
+/// What runs where the archive is extracted with no unpack step (Spark,
+/// YARN), and what needs the helper first: for `inspect` and the JSON
+/// summaries of pack and inspect alike.
+extension Manifest {
     /// Scripts whose `#!` line envpack replaced by one that works at any
     /// path (a launcher finding the interpreter from the script's own path,
     /// or `/usr/bin/env`): they run as extracted.
     public var portableScripts: [String] {
-        manifest.files.filter { $0.originalShebang != nil && !$0.isShebang }.map(\.path)
+        files.filter { $0.originalShebang != nil && !$0.isShebang }.map(\.path)
     }
     /// ELF files whose RPATH/RUNPATH envpack made `$ORIGIN`-relative and that
     /// hold the prefix nowhere the loader maps: they run as extracted.
     public var portableELFFiles: [String] {
-        manifest.files.filter { $0.isELF && $0.rpaths.isEmpty && $0.loadedOffsets.isEmpty }.map(\.path)
+        files.filter { $0.isELF && $0.rpaths.isEmpty && $0.loadedOffsets.isEmpty }.map(\.path)
     }
     /// Files that hold the prefix where it matters at run time (text, a
     /// `#!` line, loaded binary data, an RPATH into it): right only at the
     /// packed prefix until the helper (or `envpack unpack`) has run.
     public var needsHelper: [String] {
-        manifest.files.filter { f in
+        files.filter { f in
             (f.mode == .text && !f.offsets.isEmpty) || (f.mode == .binary && !f.loadedOffsets.isEmpty) || !f.rpaths.isEmpty
         }.map(\.path)
     }

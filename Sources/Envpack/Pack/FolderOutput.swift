@@ -8,6 +8,7 @@
 // relocated to --dest-prefix when given; otherwise they keep the packed
 // prefix and carry bin/envpack-unpack and the manifest, so the folder is
 // relocated later by running the helper where it ends up.
+import EnvpackExtract
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -60,7 +61,7 @@ enum FolderOutput {
                 throw EnvpackError.writeFailed(path: destination, reason: "exists and is not a regular file")
             }
         }
-        let owner = try OwnedFolder(in: parent, kind: "unpack")
+        let owner = try OwnedFolder.take(in: parent, kind: "unpack")
         defer {
             if (try? FileManager.default.removeItem(atPath: owner.path)) != nil || FileStatus.lstat(owner.path) == nil {
                 owner.release()

@@ -35,6 +35,10 @@ public struct PackOptions: Sendable {
     public var mtime: Int? = nil
     /// The static helper to embed; located when nil.
     public var helperPath: String? = nil
+    /// Whether the archive carries the helper (and `bin/conda-unpack`):
+    /// always, except for `envpack image`, whose environment is relocated
+    /// at build time and never unpacked.
+    var withHelper = true
     /// Called with the progress of the pack (nil: none). The CLI passes
     /// `TerminalProgress.standardError()`.
     public var progress: ProgressHandler? = nil

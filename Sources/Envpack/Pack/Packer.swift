@@ -45,7 +45,7 @@ public enum Packer {
         if FileManager.default.fileExists(atPath: env.prefix + "/" + Journal.relativePath) {
             throw EnvpackError.invalidOption("\(env.prefix) is half-relocated (an interrupted relocation left \(Journal.relativePath)): run its bin/envpack-unpack or envpack relocate first")
         }
-        let helper = try options.helperPath ?? HelperLocator.locate()
+        let helper = options.withHelper ? try options.helperPath ?? HelperLocator.locate() : nil
         let outputAbsolute = options.output == "-" ? nil : absolutePath(options.output)
         let outputResolved = outputAbsolute.map { PrefixSpellings.realPath(parentDirectory($0)).map { p in p + "/" + lastComponent(outputAbsolute!) } ?? $0 }
         let filter = options.filter.rules.contains(.excludeCondaState) ? options.filter : PathFilter.withCondaState(options.filter.rules)
@@ -208,7 +208,7 @@ public enum Packer {
     }
 
     private static func writeEntries(_ tree: [TreeEntry], context: Context, plans: [String: FilePlan],
-                                     helper: String, clamp: Int,
+                                     helper: String?, clamp: Int,
                                      writer: ArchiveWriter, options: PackOptions,
                                      outputName: String, warnings: inout [String]) throws -> PackSummary {
         let env = context.env
@@ -221,8 +221,8 @@ public enum Packer {
         // environment's files, then the helper, the activation scripts and
         // the manifest, whose size is added once it is known.
         let scripts = ActivationScripts.files.filter { env.managed[$0.path] == nil }
-        let helperSize = statFollowing(helper)?.size ?? 0
-        let generatedFiles = 2 + scripts.count
+        let helperSize = helper.flatMap { statFollowing($0)?.size } ?? 0
+        let generatedFiles = (helper == nil ? 0 : 2) + scripts.count
         let generatedBytes = helperSize + scripts.reduce(0) { $0 + $1.contents.utf8.count }
         let progress = Progress(label: "packing", unit: "files", total: fileCount + generatedFiles,
                                 totalBytes: totalBytes + generatedBytes,
@@ -281,9 +281,11 @@ public enum Packer {
         }
 
         // The helper, and conda-pack's name for it.
-        fileBytes += try writeHelper(helper, at: archivePath("bin/envpack-unpack"), mtime: clamp, writer: writer, buffer: buffer)
-        try writer.begin(path: archivePath("bin/conda-unpack"), kind: .symlink(target: "envpack-unpack"),
-                         mode: 0o777, mtime: clamp)
+        if let helper {
+            fileBytes += try writeHelper(helper, at: archivePath("bin/envpack-unpack"), mtime: clamp, writer: writer, buffer: buffer)
+            try writer.begin(path: archivePath("bin/conda-unpack"), kind: .symlink(target: "envpack-unpack"),
+                             mode: 0o777, mtime: clamp)
+        }
         // Activation scripts, unless a package of the environment ships its own.
         for script in ActivationScripts.files where env.managed[script.path] == nil {
             let bytes = Array(script.contents.utf8)

@@ -13,6 +13,7 @@
 // renames are recorded in the staging folder's lock file first, so a later
 // run puts the old environment back if this one dies between them.
 import CSupport
+import EnvpackExtract
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -104,9 +105,8 @@ final class StagedFolder {
         let parent = (destination as NSString).deletingLastPathComponent
         (replacing, isMountPoint) = try Self.check(destination: destination, force: force)
         destinationExisted = FileStatus.lstat(destination) != nil
-        owner = try OwnedFolder(in: isMountPoint ? destination : parent, kind: kind)
+        owner = try OwnedFolder.take(in: isMountPoint ? destination : parent, kind: kind, note: "pid \(getpid())\ndest \(destination)\n")
         staging = owner.path
-        try owner.note("pid \(getpid())\ndest \(destination)\n")
     }
 
     /// Puts the staged folder in place. A destination it replaces is kept
@@ -203,7 +203,7 @@ final class StagedFolder {
             throw EnvpackError.writeFailed(path: staging, reason: errnoMessage())
         }
         let plain = "pid \(getpid())\ndest \(destination)\n"
-        try owner.note(plain + "state swap\naside \(aside)\nincoming \(incoming.device):\(incoming.inode)\n")
+        try owner.record(plain + "state swap\naside \(aside)\nincoming \(incoming.device):\(incoming.inode)\n")
         guard rename(destination, aside) == 0 else {
             let reason = errnoMessage()
             try? owner.note(plain)
@@ -226,7 +226,7 @@ final class StagedFolder {
     /// one dies half-way (StagingLeftovers.finishMoveUp).
     private func moveUp() throws {
         let plain = "pid \(getpid())\ndest \(destination)\n"
-        try owner.note(plain + "state moveup\n")
+        try owner.record(plain + "state moveup\n")
         do {
             guard let items = try directoryEntries(staging) else {
                 throw EnvpackError.unreadable(path: staging, reason: errnoMessage())

@@ -10,6 +10,7 @@
 //     back when NAME is missing and otherwise left, with a word why.
 // Whatever it does, it says so on standard error, in one line.
 import CSupport
+import EnvpackExtract
 import Foundation
 #if canImport(Glibc)
 import Glibc

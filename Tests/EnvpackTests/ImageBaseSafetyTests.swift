@@ -1,6 +1,7 @@
 // A base image is hostile input: `envpack image --base` must refuse a
 // tampered blob, a digest that is really a path, a blob that is a symlink
-// (even one whose content matches), mismatched diff_ids, an oversized
+// (even one whose content matches), mismatched diff_ids (compressed layers
+// are decompressed to check them), a truncated layer, an oversized
 // index, and archives whose names or links leave their folder; each with a
 // one-line error, a non-zero exit, no output and no staging folder left.
 // The bases are built here by python (tarfile), one per case.
@@ -25,9 +26,12 @@ import Testing
         t.addfile(info, io.BytesIO(data))
     layer_tar = raw.getvalue()
     layer = gzip.compress(layer_tar, mtime=0)
+    if mode == "truncated-layer": layer = layer[:-12]   # named by the digest of what is left
     layer_digest = blob(layer)
     diff_ids = ["sha256:" + hashlib.sha256(layer_tar).hexdigest()]
     if mode == "diffid-count": diff_ids.append(diff_ids[0])
+    if mode in ("diffid-wrong", "docker-diffid-wrong"):
+        diff_ids = ["sha256:" + hashlib.sha256(layer_tar + b"\0").hexdigest()]
     config = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
               "rootfs": {"type": "layers", "diff_ids": diff_ids}}
     cbytes = json.dumps(config).encode()
@@ -60,12 +64,13 @@ import Testing
     if mode == "archive-symlink-out":
         info = tarfile.TarInfo("blobs/sha256/" + "0" * 64); info.type = tarfile.SYMTYPE; info.linkname = "/etc/passwd"
         archive("base.tar", [(info, None)])
-    if mode in ("docker-escape", "docker-symlink-out"):
+    if mode in ("docker-escape", "docker-symlink-out", "docker-diffid-wrong"):
         with tarfile.open(root + "/../base.tar", "w") as t:
             def add(name, data):
                 info = tarfile.TarInfo(name); info.size = len(data); t.addfile(info, io.BytesIO(data))
             add("config.json", cbytes)
             layers = ["../../../../etc/passwd"] if mode == "docker-escape" else ["layer/layer.tar"]
+            if mode == "docker-diffid-wrong": add("layer/layer.tar", layer)   # gzip, as some tools save it
             if mode == "docker-symlink-out":
                 info = tarfile.TarInfo("layer/layer.tar"); info.type = tarfile.SYMTYPE; info.linkname = "../../../../etc/passwd"
                 t.addfile(info)
@@ -99,6 +104,9 @@ import Testing
         ("digest-path", "oci", "is not sha256:<64 lowercase hex digits>"),
         ("symlink-blob", "oci", "symbolic link"),
         ("diffid-count", "oci", "2 diff_ids for 1 layers"),
+        ("diffid-wrong", "oci", "where the config's diff_id says"),
+        ("docker-diffid-wrong", "docker-archive", "where the config's diff_id says"),
+        ("truncated-layer", "oci", "the layer cannot be decompressed: archive is truncated"),
         ("huge-index", "oci", "too large"),
         ("archive-escape", "oci-archive", "refusing entry"),
         ("archive-symlink-out", "oci-archive", "points outside the archive"),

@@ -3,7 +3,8 @@
 // bounded JSON objects of the expected shape, every blob is read from
 // blobs/sha256/<64 hex> (a name that cannot leave the folder), never
 // through a symlink, and its bytes must hash to the digest and size the
-// descriptors claim (checked again as the blobs are copied).
+// descriptors claim (checked again as the blobs are copied, when each
+// layer is also decompressed and its tar checked against its diff_id).
 import Crypto
 import Foundation
 #if canImport(Glibc)

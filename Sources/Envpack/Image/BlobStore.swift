@@ -3,6 +3,7 @@
 // written or copied, never taken from anyone's word. A base image's blobs
 // are copied and checked against the digest and size its manifest claims.
 import Crypto
+import EnvpackExtract
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -57,9 +58,12 @@ final class BlobStore {
     }
 
     /// Copies a base image's blob from `source` (a regular file, never
-    /// followed through a symlink), checking the digest and size `claimed`.
-    func copy(from source: String, claimed: Descriptor, what: String) throws {
+    /// followed through a symlink), checking the digest and size `claimed`
+    /// and, for a layer, that its decoded tar hashes to `diffID`.
+    func copy(from source: String, claimed: Descriptor, diffID: String? = nil, what: String) throws {
         if FileStatus.lstat(path(of: claimed)) != nil { return }  // already here (a layer shared twice)
+        let decoded = diffID.map { _ in DecodedDigest() }
+        var decodeFailure: String? = nil
         let temp = blobFolder + "/.tmp-" + claimed.hex
         let out = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard out >= 0 else { throw EnvpackError.writeFailed(path: temp, reason: errnoMessage()) }
@@ -71,12 +75,26 @@ final class BlobStore {
         }
         let (digest, size) = try Self.stream(file: source, limit: claimed.size, what: what) { chunk in
             try writeAll(fd: out, chunk, displayPath: temp)
+            // A decoding failure is reported after the digest check: a
+            // tampered blob is named as such first.
+            guard decodeFailure == nil else { return }
+            do { try decoded?.update(chunk) } catch let error as StreamFailure { decodeFailure = error.message }
         }
         guard size == claimed.size else {
             throw EnvpackError.malformedFile(path: what, reason: "blob \(claimed.digest) has \(size) bytes where its descriptor says \(claimed.size)")
         }
         guard digest == claimed.digest else {
             throw EnvpackError.malformedFile(path: what, reason: "blob \(claimed.digest) does not match its digest (its content hashes to \(digest))")
+        }
+        if let decoded, let diffID {
+            var tarDigest = ""
+            do { if decodeFailure == nil { tarDigest = try decoded.finish() } } catch { decodeFailure = error.message }
+            if let decodeFailure {
+                throw EnvpackError.malformedFile(path: what, reason: "the layer cannot be decompressed: \(decodeFailure)")
+            }
+            guard tarDigest == diffID else {
+                throw EnvpackError.malformedFile(path: what, reason: "the layer's tar hashes to \(tarDigest) where the config's diff_id says \(diffID)")
+            }
         }
         outOpen = false
         guard close(out) == 0 else { throw EnvpackError.writeFailed(path: temp, reason: errnoMessage()) }

@@ -76,8 +76,9 @@ public enum ImageBuilder {
                                             threads: options.threads, annotations: annotations))
         }
 
-        for layer in base?.layers ?? [] {
-            try store.copy(from: layer.source, claimed: layer.descriptor, what: "--base \(options.base!.path): layer \(layer.descriptor.digest)")
+        for (i, layer) in (base?.layers ?? []).enumerated() {
+            try store.copy(from: layer.source, claimed: layer.descriptor, diffID: base!.diffIDs[i],
+                           what: "--base \(options.base!.path): layer \(layer.descriptor.digest)")
         }
         let packages = loaded.records.map { "\($0.name)=\($0.version)=\($0.build)" }.sorted()
         let config = ImageConfig.make(base: base?.config, diffIDs: ours.map(\.diffID), layerNames: split.map(\.name),

@@ -96,4 +96,10 @@ awk -v t1="$(cat "$OUT/envpack tar.gz -j 1.t")" -v t2="$(cat "$OUT/envpack tar.g
   printf "conda-pack -j 2 / envpack -j 2: %.2fx (target > 1)\n", tc / t2
   printf "size -j 2 vs -j 1: %+.2f%%, vs conda-pack -j 2: %+.2f%% (target within 2%%)\n", (s2 - s1) * 100 / s1, (s2 - sc) * 100 / sc
 }'
+# What the static helper (in every envpack archive, where conda-pack ships a
+# small python script) adds: its size gzipped at the same level.
+helpergz=$(gzip -4 -c "${ENVPACK_HELPER:-.build/envpack-unpack-static}" | wc -c)
+awk -v h="$helpergz" -v s2="$(size "envpack tar.gz -j 2")" -v sc="$(size "conda-pack tar.gz -j 2")" 'BEGIN {
+  printf "of which the helper (gzip -4): %d bytes; without it, vs conda-pack -j 2: %+.2f%%\n", h, (s2 - h - sc) * 100 / sc
+}'
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -103,5 +103,23 @@ final class Reports: @unchecked Sendable {
         #expect(fetchReports.all.last?.finished == true && fetchReports.all.last?.label == "fetching")
         #expect(FileManager.default.fileExists(atPath: work + "/installed/conda-meta/history"))
     }
+
+    @Test("inspect of a damaged archive fails with an EnvpackError naming the file")
+    func damagedArchiveErrorsAreEnvpackErrors() throws {
+        let dir = NSTemporaryDirectory() + "envpack-api-damaged-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/damaged.tar.zst"
+        // A zstd frame header and then nothing: truncated.
+        try Data([0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x58, 0x00, 0x00]).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try ArchiveInspector.inspect(path: path)
+            Issue.record("a damaged archive was inspected")
+        } catch let error as EnvpackError {
+            #expect(error.description.contains(path), "\(error)")
+        } catch {
+            Issue.record("not an EnvpackError: \(type(of: error)): \(error)")
+        }
+    }
 }
 

@@ -47,7 +47,13 @@ extension Manifest {
 }
 
 public enum ArchiveInspector {
+    /// Failures are EnvpackErrors, as every other command's (the reader's
+    /// ExtractErrors are turned into them).
     public static func inspect(path: String) throws -> ArchiveReport {
+        try asEnvpackError { try read(path: path) }
+    }
+
+    private static func read(path: String) throws -> ArchiveReport {
         let reader = try ArchiveReader(path: path)
         var entries = 0
         var bytes = 0

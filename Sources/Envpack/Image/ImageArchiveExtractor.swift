@@ -17,6 +17,10 @@ enum ImageArchiveExtractor {
     static let maxBytes = 64 << 30
 
     static func extract(_ archive: String, into folder: String) throws {
+        try asEnvpackError { try extractEntries(archive, into: folder) }
+    }
+
+    private static func extractEntries(_ archive: String, into folder: String) throws {
         let reader = try ArchiveReader(path: archive)
         func refuse(_ why: String) -> EnvpackError { .archive(path: archive, reason: why) }
         var seen: Set<String> = []

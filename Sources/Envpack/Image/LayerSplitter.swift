@@ -53,6 +53,10 @@ struct LayerSplitter {
 
     /// Writes the layers that received entries; empty ones are left out.
     func split() throws -> [Layer] {
+        try asEnvpackError { try splitEntries() }
+    }
+
+    private func splitEntries() throws -> [Layer] {
         let reader = try ArchiveReader(path: packedTar)
         var outputs: [Int: Output] = [:]
         var folderMeta: [String: (mode: UInt32, mtime: Int)] = [:]

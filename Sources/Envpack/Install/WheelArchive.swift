@@ -38,7 +38,7 @@ enum WheelArchive {
         }
         let extraction: SafeExtractor.Extraction
         do {
-            extraction = try SafeExtractor.extractHashing(reader: try ArchiveReader(path: archive), into: folder)
+            extraction = try SafeExtractor.extractHashing(reader: try asEnvpackError { try ArchiveReader(path: archive) }, into: folder)
         } catch let error as EnvpackError {
             if case .archive(_, let reason) = error { throw refuse("not a usable wheel: \(reason)") }
             throw error

@@ -103,4 +103,36 @@ import Testing
         try #require(b.status == 0, "\(b.stderr)")
         #expect(try TestSupport.sha256(dir + "/out/bundle/wheels/" + wheels[1].fileName) == wheels[1].sha256)
     }
+
+    /// The conda half, with a hostile or unusual record: a file name that
+    /// would leave the bundle is refused; a package file that is a symlink
+    /// is copied as a file (the bundle must hold it, not point back here).
+    @Test func bundleCopiesCondaPackagesInsideAsFiles() throws {
+        let dir = try TestSupport.temporaryDirectory("bundle-conda-names")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (first, _) = try environment(dir)
+        let recordPath = first + "/conda-meta/python-3.12.1-h0_envpack.json"
+        let original = try Data(contentsOf: URL(fileURLWithPath: recordPath))
+        var record = try JSONSerialization.jsonObject(with: original) as! [String: Any]
+        let tarball = try #require(record["package_tarball_full_path"] as? String)
+        for out in ["/out", "/out2"] { try FileManager.default.createDirectory(atPath: dir + out, withIntermediateDirectories: true) }
+
+        record["fn"] = "../../escaped-python-3.12.1-h0_envpack.conda"
+        try JSONSerialization.data(withJSONObject: record).write(to: URL(fileURLWithPath: recordPath))
+        let bad = try TestSupport.envpack(["bundle", "-p", first, "-o", dir + "/out/bundle", "--pkgs-dir", W.cache])
+        #expect(bad.status != 0, "\(bad.stderr)")
+        #expect(bad.stderr.split(separator: "\n").count == 1 && bad.stderr.contains("escaped-python") && bad.stderr.contains("python-3.12.1-h0_envpack.json"), "\(bad.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/out").isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).allSatisfy { !$0.hasPrefix("escaped") })
+
+        record["fn"] = "python-3.12.1-h0_envpack.conda"
+        record["package_tarball_full_path"] = dir + "/link.conda"
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link.conda", withDestinationPath: tarball)
+        try JSONSerialization.data(withJSONObject: record).write(to: URL(fileURLWithPath: recordPath))
+        let b = try TestSupport.envpack(["bundle", "-p", first, "-o", dir + "/out2/bundle", "--pkgs-dir", W.cache])
+        try #require(b.status == 0, "\(b.stderr)")
+        let copied = dir + "/out2/bundle/pkgs/python-3.12.1-h0_envpack.conda"
+        #expect(FileStatus.lstat(copied)?.kind == .regular)
+        #expect(try TestSupport.sha256(copied) == TestSupport.sha256(tarball))
+    }
 }

@@ -101,6 +101,12 @@ public enum Exporter {
             var text = left.map { "# not bundled (PyPI): \(CondaLockWriter.oneLine($0))\n" }.joined() + header(env)
             for record in orderedRecords(env) {
                 let fn = record.fn ?? record.url.map { ($0 as NSString).lastPathComponent } ?? record.distName + ".conda"
+                // The name becomes a path in the bundle: one plain package file name only.
+                guard !fn.contains("/"), !fn.hasPrefix("."), !fn.utf8.contains(0), fn.utf8.count <= 255,
+                      fn.hasSuffix(".conda") || fn.hasSuffix(".tar.bz2") else {
+                    throw EnvpackError.malformedFile(path: prefix + "/conda-meta/" + record.distName + ".json",
+                                                     reason: "'\(fn.prefix(300))' is not a plain package file name (.conda or .tar.bz2); refusing to bundle it")
+                }
                 var candidates: [String] = []
                 if let p = try? String(contentsOfFile: prefix + "/conda-meta/" + record.distName + ".json", encoding: .utf8),
                    let json = try? JSONSerialization.jsonObject(with: Data(p.utf8)) as? [String: Any],
@@ -112,12 +118,12 @@ public enum Exporter {
                 guard let source = candidates.first(where: { FileManager.default.fileExists(atPath: $0) && !$0.hasSuffix("/") }) else {
                     throw EnvpackError.unreadable(path: fn, reason: "package file of \(record.distName) not found (looked in: \(candidates.joined(separator: ", ")))")
                 }
-                let hashed = try hashFile(source)
-                if let sha = record.sha256, sha != hashed.sha256 {
-                    throw EnvpackError.malformedFile(path: source, reason: "sha256 \(hashed.sha256) differs from the record's \(sha)")
+                // The bytes copied are the bytes hashed (a symlink's target is copied, not the link).
+                let sha256 = try BundleWheels.copyHashing(source, to: staging + "/pkgs/" + fn)
+                if let sha = record.sha256, sha != sha256 {
+                    throw EnvpackError.malformedFile(path: source, reason: "sha256 \(sha256) differs from the record's \(sha)")
                 }
-                try FileManager.default.copyItem(atPath: source, toPath: staging + "/pkgs/" + fn)
-                text += "pkgs/\(fn)#\(hashed.sha256)\n"
+                text += "pkgs/\(fn)#\(sha256)\n"
             }
             // PyPI wheels after the conda packages, as export writes them.
             let pipLines = try BundleWheels.copy(wheels, into: staging, pkgsDirs: pkgsDirs)

@@ -60,7 +60,10 @@ struct BundleCommand: ParsableCommand {
         abstract: "Write an offline bundle: the package files and a spec that names them by relative path.",
         discussion: """
         The package files come from each record's package_tarball_full_path, the package \
-        cache, or a file:// URL, and are verified against the records. On an air-gapped \
+        cache, or a file:// URL, and are verified against the records. PyPI distributions \
+        that envpack export can lock go in as their wheel files (wheels/, from the file:// \
+        URL of their direct_url.json or a package cache, verified against its sha256); the \
+        others are named on standard error, in spec.txt and in README.txt. On an air-gapped \
         machine: envpack install --offline --file BUNDLE/spec.txt -p /opt/env.
 
         Example:
@@ -79,7 +82,11 @@ struct BundleCommand: ParsableCommand {
 
     func run() throws {
         let dirs = pkgsDir.isEmpty ? [PackageCache.defaultDirectory()] : pkgsDir
-        let count = try Exporter.bundle(prefix: prefix, into: output, pkgsDirs: dirs)
-        FileHandle.standardError.write(Data("bundled \(count) packages into \(output)\n".utf8))
+        let bundled = try Exporter.bundle(prefix: prefix, into: output, pkgsDirs: dirs)
+        for note in bundled.leftOut {
+            FileHandle.standardError.write(Data("warning: not bundled (PyPI, cannot be locked): \(note)\n".utf8))
+        }
+        let wheels = bundled.wheels > 0 ? " and \(bundled.wheels) PyPI wheels" : ""
+        FileHandle.standardError.write(Data("bundled \(bundled.packages) packages\(wheels) into \(output)\n".utf8))
     }
 }

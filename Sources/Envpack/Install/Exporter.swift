@@ -75,11 +75,21 @@ public enum Exporter {
         return text
     }
 
-    /// Writes `directory/pkgs/*` and `directory/spec.txt`. Package files come
-    /// from the record's own tarball path, the package cache, or a file://
-    /// URL; each is verified against the record.
-    public static func bundle(prefix: String, into directory: String, pkgsDirs: [String]) throws -> Int {
+    /// What `bundle` put in: conda packages, PyPI wheels, and "name
+    /// version: why" for each pip distribution it could not.
+    public struct Bundled: Sendable {
+        public var packages: Int
+        public var wheels: Int
+        public var leftOut: [String]
+    }
+
+    /// Writes `directory/pkgs/*`, `directory/wheels/*` and
+    /// `directory/spec.txt`. Package files come from the record's own
+    /// tarball path, the package cache, or a file:// URL; each is verified
+    /// against the record. Wheels: BundleWheels.
+    public static func bundle(prefix: String, into directory: String, pkgsDirs: [String]) throws -> Bundled {
         let env = try CondaEnvironment.load(prefix: prefix)
+        let (wheels, left) = PipExport.find(env, pkgsDirs: pkgsDirs)
         let target = absolutePath(directory)
         if FileManager.default.fileExists(atPath: target),
            !((try? FileManager.default.contentsOfDirectory(atPath: target)) ?? []).isEmpty {
@@ -88,9 +98,15 @@ public enum Exporter {
         let staging = target + ".envpack-bundle-\(getpid())"
         try FileManager.default.createDirectory(atPath: staging + "/pkgs", withIntermediateDirectories: true)
         do {
-            var text = header(env)
+            var text = left.map { "# not bundled (PyPI): \(CondaLockWriter.oneLine($0))\n" }.joined() + header(env)
             for record in orderedRecords(env) {
                 let fn = record.fn ?? record.url.map { ($0 as NSString).lastPathComponent } ?? record.distName + ".conda"
+                // The name becomes a path in the bundle: one plain package file name only.
+                guard !fn.contains("/"), !fn.hasPrefix("."), !fn.utf8.contains(0), fn.utf8.count <= 255,
+                      fn.hasSuffix(".conda") || fn.hasSuffix(".tar.bz2") else {
+                    throw EnvpackError.malformedFile(path: prefix + "/conda-meta/" + record.distName + ".json",
+                                                     reason: "'\(fn.prefix(300))' is not a plain package file name (.conda or .tar.bz2); refusing to bundle it")
+                }
                 var candidates: [String] = []
                 if let p = try? String(contentsOfFile: prefix + "/conda-meta/" + record.distName + ".json", encoding: .utf8),
                    let json = try? JSONSerialization.jsonObject(with: Data(p.utf8)) as? [String: Any],
@@ -102,24 +118,33 @@ public enum Exporter {
                 guard let source = candidates.first(where: { FileManager.default.fileExists(atPath: $0) && !$0.hasSuffix("/") }) else {
                     throw EnvpackError.unreadable(path: fn, reason: "package file of \(record.distName) not found (looked in: \(candidates.joined(separator: ", ")))")
                 }
-                let hashed = try hashFile(source)
-                if let sha = record.sha256, sha != hashed.sha256 {
-                    throw EnvpackError.malformedFile(path: source, reason: "sha256 \(hashed.sha256) differs from the record's \(sha)")
+                // The bytes copied are the bytes hashed (a symlink's target is copied, not the link).
+                let sha256 = try BundleWheels.copyHashing(source, to: staging + "/pkgs/" + fn)
+                if let sha = record.sha256, sha != sha256 {
+                    throw EnvpackError.malformedFile(path: source, reason: "sha256 \(sha256) differs from the record's \(sha)")
                 }
-                try FileManager.default.copyItem(atPath: source, toPath: staging + "/pkgs/" + fn)
-                text += "pkgs/\(fn)#\(hashed.sha256)\n"
+                text += "pkgs/\(fn)#\(sha256)\n"
             }
+            // PyPI wheels after the conda packages, as export writes them.
+            let pipLines = try BundleWheels.copy(wheels, into: staging, pkgsDirs: pkgsDirs)
+            for line in pipLines { text += line + "\n" }
             try text.write(toFile: staging + "/spec.txt", atomically: true, encoding: .utf8)
-            try """
+            var readme = """
             Offline bundle of \(env.prefix), made by envpack \(envpackVersion).
             Install it, with no network, where envpack is installed:
 
                 envpack install --offline --file spec.txt -p /opt/env
 
-            """.write(toFile: staging + "/README.txt", atomically: true, encoding: .utf8)
+            """
+            if !left.isEmpty {
+                readme += "\nNot in this bundle: PyPI distributions of the environment that cannot be locked\n"
+                    + "(install them by hand afterwards, e.g. with pip):\n\n"
+                    + left.map { "    \(CondaLockWriter.oneLine($0))\n" }.joined()
+            }
+            try readme.write(toFile: staging + "/README.txt", atomically: true, encoding: .utf8)
             if FileManager.default.fileExists(atPath: target) { try FileManager.default.removeItem(atPath: target) }
             guard rename(staging, target) == 0 else { throw EnvpackError.writeFailed(path: target, reason: errnoMessage()) }
-            return env.records.count
+            return Bundled(packages: env.records.count, wheels: pipLines.count, leftOut: left)
         } catch {
             try? FileManager.default.removeItem(atPath: staging)
             throw error

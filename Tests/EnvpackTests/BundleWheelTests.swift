@@ -135,4 +135,34 @@ import Testing
         #expect(FileStatus.lstat(copied)?.kind == .regular)
         #expect(try TestSupport.sha256(copied) == TestSupport.sha256(tarball))
     }
+
+    /// The output is a new name or an empty folder: a file, a symlink or a
+    /// non-empty folder of the user's at that name is refused in one line
+    /// and left exactly as it was (a file used to be deleted and replaced
+    /// by the bundle, exit 0), and no staging folder is left beside it.
+    @Test func bundleNeverReplacesWhatIsAtTheOutput() throws {
+        let env = try TestSupport.fixtureEnv("demo")
+        let dir = try TestSupport.temporaryDirectory("bundle-output")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "my notes\n".write(toFile: dir + "/notes.txt", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: dir + "/full", withIntermediateDirectories: true)
+        try "keep\n".write(toFile: dir + "/full/keep.txt", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: dir + "/empty", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: "empty")
+        let before = try TestSupport.run("/bin/sh", ["-c", "cd '\(dir)' && find . -printf '%p %y %s\\n' | sort"]).stdout
+        for name in ["notes.txt", "full", "link"] {
+            let r = try TestSupport.envpack(["bundle", "-p", env, "-o", dir + "/" + name, "--pkgs-dir", TestSupport.fixturesRoot + "/pkgs"])
+            #expect(r.status != 0, "\(name): bundled over it")
+            #expect(r.stderr.contains("is not an empty folder") && r.stderr.split(separator: "\n").count == 1, "\(name): \(r.stderr)")
+        }
+        let after = try TestSupport.run("/bin/sh", ["-c", "cd '\(dir)' && find . -printf '%p %y %s\\n' | sort"]).stdout
+        #expect(String(decoding: after, as: UTF8.self) == String(decoding: before, as: UTF8.self))
+        #expect(try String(contentsOfFile: dir + "/notes.txt", encoding: .utf8) == "my notes\n")
+        // An empty folder is filled.
+        let r = try TestSupport.envpack(["bundle", "-p", env, "-o", dir + "/empty", "--pkgs-dir", TestSupport.fixturesRoot + "/pkgs"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/empty/spec.txt"))
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        #expect(names == ["empty", "full", "link", "notes.txt"], "left beside the output: \(names)")
+    }
 }

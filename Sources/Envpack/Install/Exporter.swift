@@ -2,6 +2,8 @@
 // records, with its lockable pip distributions (`envpack export`), and an
 // offline bundle of the package files with a spec that names them by
 // relative path (`envpack bundle`), for air-gapped machines.
+import EnvpackExtract
+import EnvpackRelocation
 import Foundation
 
 public enum Exporter {
@@ -83,6 +85,10 @@ public enum Exporter {
         public var leftOut: [String]
     }
 
+    static func occupied(_ target: String) -> EnvpackError {
+        .invalidOption("\(target) exists and is not an empty folder: a bundle goes into a new or empty folder (bundle never replaces anything)")
+    }
+
     /// Writes `directory/pkgs/*`, `directory/wheels/*` and
     /// `directory/spec.txt`. Package files come from the record's own
     /// tarball path, the package cache, or a file:// URL; each is verified
@@ -91,13 +97,24 @@ public enum Exporter {
         let env = try CondaEnvironment.load(prefix: prefix)
         let (wheels, left) = PipExport.find(env, pkgsDirs: pkgsDirs)
         let target = absolutePath(directory)
-        if FileManager.default.fileExists(atPath: target),
-           !((try? FileManager.default.contentsOfDirectory(atPath: target)) ?? []).isEmpty {
-            throw EnvpackError.outputExists(target)
+        // Only a new name or an empty folder (not a symlink) is written: the
+        // final rename replaces nothing else, so no file or folder of the
+        // user's is ever removed, even one that appears meanwhile.
+        if let existing = FileStatus.lstat(target) {
+            guard existing.kind == .directory,
+                  ((try? FileManager.default.contentsOfDirectory(atPath: target)) ?? ["?"]).isEmpty else {
+                throw occupied(target)
+            }
         }
-        let staging = target + ".envpack-bundle-\(getpid())"
-        try FileManager.default.createDirectory(atPath: staging + "/pkgs", withIntermediateDirectories: true)
+        let parent = parentDirectory(target).isEmpty ? "/" : parentDirectory(target)
+        guard statFollowing(parent)?.kind == .directory else {
+            throw EnvpackError.outputDirectoryMissing(parent)
+        }
+        OwnedFolder.reclaimStale(in: parent, kind: "bundle")
+        let owner = try OwnedFolder.take(in: parent, kind: "bundle")
+        let staging = owner.path
         do {
+            guard mkdir(staging + "/pkgs", 0o755) == 0 else { throw EnvpackError.writeFailed(path: staging + "/pkgs", reason: errnoMessage()) }
             var text = left.map { "# not bundled (PyPI): \(CondaLockWriter.oneLine($0))\n" }.joined() + header(env)
             for record in orderedRecords(env) {
                 let fn = record.fn ?? record.url.map { ($0 as NSString).lastPathComponent } ?? record.distName + ".conda"
@@ -142,10 +159,16 @@ public enum Exporter {
                     + left.map { "    \(CondaLockWriter.oneLine($0))\n" }.joined()
             }
             try readme.write(toFile: staging + "/README.txt", atomically: true, encoding: .utf8)
-            if FileManager.default.fileExists(atPath: target) { try FileManager.default.removeItem(atPath: target) }
-            guard rename(staging, target) == 0 else { throw EnvpackError.writeFailed(path: target, reason: errnoMessage()) }
+            // rename(2) replaces an empty folder and nothing else.
+            guard rename(staging, target) == 0 else {
+                throw errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR || errno == EISDIR
+                    ? occupied(target) : EnvpackError.writeFailed(path: target, reason: errnoMessage())
+            }
+            owner.release()
             return Bundled(packages: env.records.count, wheels: pipLines.count, leftOut: left)
         } catch {
+            // The lock file goes with the folder (OwnedFolder's deinit): one
+            // that cannot be removed is reclaimed by a later run.
             try? FileManager.default.removeItem(atPath: staging)
             throw error
         }

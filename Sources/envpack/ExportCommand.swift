@@ -33,8 +33,11 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The environment.")
     var prefix: String
 
-    @Option(name: .shortAndLong, help: "Output file (default: standard output).")
+    @Option(name: .shortAndLong, help: "Output file (default: standard output); an existing file needs --force.")
     var output: String?
+
+    @Flag(name: .shortAndLong, help: "Replace the output file if it exists (a regular file only).")
+    var force = false
 
     func validate() throws {
         guard Exporter.Format(rawValue: format) != nil else { throw ValidationError("--format must be explicit or conda-lock, not \(format)") }
@@ -47,7 +50,7 @@ struct ExportCommand: ParsableCommand {
             FileHandle.standardError.write(Data("warning: not exported (PyPI, cannot be locked): \(note)\n".utf8))
         }
         if let output {
-            try text.write(toFile: output, atomically: true, encoding: .utf8)
+            try Exporter.writeOutput(text, to: output, force: force)
         } else {
             print(text, terminator: "")
         }

@@ -58,6 +58,42 @@ public enum Exporter {
         }
     }
 
+    /// Writes an exported spec or lock to `path`: a new file, or with
+    /// `force` in place of a regular file (never a folder or a symlink),
+    /// through a temporary file beside it renamed over it, so a failure
+    /// leaves the old file whole.
+    public static func writeOutput(_ text: String, to path: String, force: Bool) throws {
+        let target = absolutePath(path)
+        let parent = parentDirectory(target).isEmpty ? "/" : parentDirectory(target)
+        guard statFollowing(parent)?.kind == .directory else { throw EnvpackError.outputDirectoryMissing(parent) }
+        if let existing = FileStatus.lstat(target) {
+            guard existing.kind == .regular else {
+                throw EnvpackError.invalidOption("\(target) exists and is not a regular file: choose another output")
+            }
+            guard force else { throw EnvpackError.outputExists(target) }
+        }
+        let temp = parent + "/.envpack-export-\(getpid())-\(lastComponent(target).prefix(100)).tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw EnvpackError.writeFailed(path: temp, reason: errnoMessage()) }
+        do {
+            try Array(text.utf8).withUnsafeBytes { try writeAll(fd: fd, $0, displayPath: target) }
+            guard fsync(fd) == 0 else { throw EnvpackError.writeFailed(path: target, reason: errnoMessage()) }
+        } catch {
+            close(fd); unlink(temp)
+            throw error
+        }
+        guard close(fd) == 0 else {
+            let reason = errnoMessage()
+            unlink(temp)
+            throw EnvpackError.writeFailed(path: target, reason: reason)
+        }
+        guard rename(temp, target) == 0 else {
+            let reason = errnoMessage()
+            unlink(temp)
+            throw EnvpackError.writeFailed(path: target, reason: reason)
+        }
+    }
+
     /// `conda list --explicit --sha256` for the environment at `prefix`.
     public static func explicitSpec(prefix: String) throws -> String {
         try explicitSpec(try CondaEnvironment.load(prefix: prefix))

@@ -25,8 +25,10 @@ public final class ArchiveReader {
     private var index = 0
 
     /// Opens `path`, or standard input for "-"; with `range`, the tar
-    /// stream stored at that place in the file (a self-extractor's payload).
-    public init(path: String, range: (offset: Int64, length: Int64)? = nil) throws {
+    /// stream stored at that place in the file (a self-extractor's payload),
+    /// whose bytes must hash to `expectedSHA256` when given (checked at the
+    /// end, see DecompressingFeed).
+    public init(path: String, range: (offset: Int64, length: Int64)? = nil, expectedSHA256: String? = nil) throws {
         _ = extractUTF8Locale
         guard let a = archive_read_new() else {
             throw ExtractError.archive(path: path, reason: "cannot allocate libarchive state")
@@ -34,7 +36,7 @@ public final class ArchiveReader {
         archive = a
         displayPath = path == "-" ? "standard input" : path
         nested = nil
-        if path != "-" && range == nil && Self.startsLikeZip(path) {
+        if path != "-" && range == nil && expectedSHA256 == nil && Self.startsLikeZip(path) {
             feed = nil
             archive_read_support_format_zip_seekable(a)
             if archive_read_open_filename(a, path, 1 << 20) != ARCHIVE_OK {
@@ -42,7 +44,7 @@ public final class ArchiveReader {
             }
             return
         }
-        do { feed = try DecompressingFeed(path: path, range: range) } catch {
+        do { feed = try DecompressingFeed(path: path, range: range, expectedSHA256: expectedSHA256) } catch {
             archive_read_free(a)
             throw error
         }

@@ -20,8 +20,12 @@ public final class DecompressingFeed: @unchecked Sendable {
     private var failure: String? = nil
 
     /// Reads `path` ("-": standard input); with `range`, only `length`
-    /// bytes from `offset` (a self-extractor's payload).
-    init(path: String, range: (offset: Int64, length: Int64)? = nil) throws {
+    /// bytes from `offset` (a self-extractor's payload). With
+    /// `expectedSHA256`, the bytes read must be all of the range and hash to
+    /// it: the helper checks a payload before it extracts, and this proves
+    /// that what it then extracted is what it checked (a file swapped or
+    /// changed in between fails at the end, before anything is committed).
+    init(path: String, range: (offset: Int64, length: Int64)? = nil, expectedSHA256: String? = nil) throws {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw ExtractError.unreadable(path: path, reason: errnoMessage()) }
         readFD = fds[0]
@@ -67,7 +71,7 @@ public final class DecompressingFeed: @unchecked Sendable {
                     _ = sigtimedwait(&pipeSignal, nil, &now)
                 }
             }
-            do { try feed(from: inputFD, limit: limit) } catch let error as StreamError {
+            do { try feed(from: inputFD, limit: limit, expectedSHA256: expectedSHA256) } catch let error as StreamError {
                 failure = error.message
             } catch {
                 failure = "\(error)"
@@ -134,8 +138,9 @@ public final class DecompressingFeed: @unchecked Sendable {
         }
     }
 
-    private func feed(from fd: Int32, limit: Int64) throws {
+    private func feed(from fd: Int32, limit: Int64, expectedSHA256: String?) throws {
         var left = limit
+        var hasher = expectedSHA256.map { _ in SHA256Hasher() }
         let chunk = 1 << 20
         let input = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
         defer { input.deallocate() }
@@ -171,11 +176,18 @@ public final class DecompressingFeed: @unchecked Sendable {
                     if decoder != nil { scratch = .allocate(byteCount: 1 << 17, alignment: 16) }
                 }
                 if n == 0 { break }
+                hasher?.update(bufferPointer: piece)
                 if let decoder { try decoder.feed(piece, scratch: scratch, emit: emit) } else { try emit(piece) }
             }
             try decoder?.finish(scratch: scratch, emit: emit)
         } catch is PipeClosed {
             return
+        }
+        if let expectedSHA256, var hasher {
+            let found = hasher.finalizeHex()
+            guard left == 0 || limit == Int64.max, found == expectedSHA256 else {
+                throw StreamError.unsupported("the archive inside it changed while it was read (\(left > 0 && limit != Int64.max ? "it ends early" : "its sha256 is now \(found), the header says \(expectedSHA256)")); nothing was written: copy the file again")
+            }
         }
     }
 }

@@ -70,7 +70,8 @@ func unpackArchive(_ archive: String, into destination: String, force: Bool, pay
         watchInterrupts()
         let staging = try Staging(destination: destination, force: force)
         do {
-            let reader = try ArchiveReader(path: archive, range: payload.map { ($0.offset, $0.length) })
+            // Hashed again as it is read: what is extracted is what was checked.
+            let reader = try ArchiveReader(path: archive, range: payload.map { ($0.offset, $0.length) }, expectedSHA256: payload?.sha256)
             let extraction = try Extractor.run(reader: reader, into: staging.staging) {
                 if interruptRequested != 0 { throw ExtractError.refused("interrupted; nothing was left at the destination") }
             }
@@ -103,7 +104,7 @@ func unpackArchive(_ archive: String, into destination: String, force: Bool, pay
 func listArchive(_ archive: String, payload: Payload?) -> Never {
     do {
         if let payload { try payload.verify(in: archive) }
-        let reader = try ArchiveReader(path: archive, range: payload.map { ($0.offset, $0.length) })
+        let reader = try ArchiveReader(path: archive, range: payload.map { ($0.offset, $0.length) }, expectedSHA256: payload?.sha256)
         while let entry = try reader.next() {
             say(entry.symlink.map { "\(entry.path) -> \($0)" } ?? entry.path)
         }

@@ -124,6 +124,9 @@ func main() -> Never {
         }
     }
 
+    // Held until exit: a second helper in the same folder waits, then finds the move done.
+    let lock = holdRelocationLock(root: root)
+    defer { if let lock { close(lock) } }
     let manifest: Manifest
     do { manifest = try relocator.loadManifest() } catch { fail(error.description) }
 

@@ -36,6 +36,9 @@ struct RelocateCommand: ParsableCommand {
 
     func run() throws {
         let root = absolutePath(prefix)
+        // Held until exit: another relocation of the same folder waits.
+        let lock = holdRelocationLock(root: root)
+        defer { if let lock { close(lock) } }
         var relocator = Relocator(root: root, to: root, fromOverride: from.map(absolutePath))
         if verbose { relocator.log = { print($0) } }
         let manifest: Manifest

@@ -2,10 +2,10 @@
 // written: copied out of README.md, next to a tar.gz extracted by plain
 // tar into a writable `environment` folder (as Spark's standalone and
 // local modes leave it), with the packed prefix hidden and PATH=/usr/bin:/bin.
-// Four launchers start at once: the flock lets one helper complete the move
-// (text and binary prefixes: greet finds its configuration only after it),
-// the others wait, every python names the new prefix, and a later launch
-// runs the helper as a no-op.
+// Four launchers start at once: the helper's own lock lets one of them
+// complete the move (text and binary prefixes: greet finds its
+// configuration only after it), the others wait, every python names the new
+// prefix, and a later launch runs the helper as a no-op.
 import Foundation
 import Testing
 @testable import Envpack
@@ -55,5 +55,38 @@ import Testing
             """
         let r = try Portable.runHidden(dir + "/old", script)
         #expect(r.status == 0 && r.stdout.contains("recipe-works"), "\(r.stdout) \(r.stderr)")
+    }
+
+    /// Four helpers started at once in one extracted folder (no flock of the
+    /// caller's): one relocates, the others wait for it and find the move
+    /// done; all exit 0 and the environment is whole. Without the helper's
+    /// own lock they refused each other half-way (a journal that vanished,
+    /// files that no longer held the prefix the manifest named).
+    @Test func concurrentHelpersInOneFolderRunOneAfterTheOther() throws {
+        let env = try TestSupport.fixtureEnv("demo")
+        let dir = try TestSupport.temporaryDirectory("helpers-at-once")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let archive = dir + "/env.tar.gz"
+        let packed = try TestSupport.envpack(["pack", "-q", "-p", env, "-o", archive])
+        try #require(packed.status == 0, "\(packed.stderr)")
+        for trial in 0..<3 {
+            let new = dir + "/t\(trial)/environment"
+            try FileManager.default.createDirectory(atPath: new, withIntermediateDirectories: true)
+            try #require(try TestSupport.run("/usr/bin/tar", ["-xzf", archive, "-C", new]).status == 0)
+            let r = try TestSupport.run("/bin/sh", ["-c", """
+                cd '\(new)'
+                pids=""
+                for i in 1 2 3 4; do ./bin/envpack-unpack > out.$i 2>&1 & pids="$pids $!"; done
+                fails=0
+                for pid in $pids; do wait $pid || fails=$((fails + 1)); done
+                cat out.*; rm -f out.*
+                [ $fails = 0 ] || { echo "$fails helper(s) failed"; exit 1; }
+                ./bin/greet | grep -qx 'greeting: Hello from envpack-demo!' || { echo "greet: $(./bin/greet)"; exit 1; }
+                ./bin/envpack-unpack --check
+                """])
+            let out = String(decoding: r.stdout, as: UTF8.self)
+            #expect(r.status == 0, "trial \(trial): \(out) \(r.stderr)")
+            #expect(out.components(separatedBy: "relocated ").count - 1 == 1 + 3, "trial \(trial): one relocation and three 'already relocated': \(out)")
+        }
     }
 }

@@ -60,12 +60,24 @@ enum TestSupport {
         p.standardOutput = stdout ?? outPipe
         p.standardError = errHandle
         p.standardInput = FileHandle.nullDevice
-        try p.run()
+        try runUnblocked(p)
         let out = stdout == nil ? outPipe.fileHandleForReading.readDataToEndOfFile() : Data()
         p.waitUntilExit()
         try errHandle.close()
         let err = FileManager.default.contents(atPath: errPath) ?? Data()
         return Result(status: p.terminationStatus, stdout: out, stderr: String(decoding: err, as: UTF8.self))
+    }
+
+    /// `p.run()` with the child's signals unblocked: the test's thread is
+    /// libdispatch's, which blocks nearly all of them, and Process passes
+    /// the mask on (a `wait` in a child shell would then hang; see
+    /// Sources/Envpack/Support/ChildProcess.swift).
+    static func runUnblocked(_ p: Process) throws {
+        var empty = sigset_t(), saved = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        try p.run()
     }
 
     @discardableResult

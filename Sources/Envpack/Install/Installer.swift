@@ -172,7 +172,7 @@ public enum Installer {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = ["-Wi", "-m", "compileall", "-q", "-j", "0", "-s", staging, "-p", prefix] + sources.map { staging + "/" + $0 }
-        try process.run()
+        try process.runUnblocked()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw EnvpackError.invalidOption("compiling python files with \(python) failed (exit \(process.terminationStatus))")
@@ -201,7 +201,7 @@ public enum Installer {
                 env["PKG_VERSION"] = p.contents.version
                 env["PKG_BUILDNUM"] = "\(p.contents.index["build_number"]?.int ?? 0)"
                 process.environment = env
-                try process.run()
+                try process.runUnblocked()
                 process.waitUntilExit()
                 guard process.terminationStatus == 0 else {
                     throw EnvpackError.invalidOption("link script \(script) of \(p.distName) failed (exit \(process.terminationStatus))")

@@ -122,7 +122,7 @@ enum FolderOutput {
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch {
+        do { try process.runUnblocked() } catch {
             throw EnvpackError.invalidOption("cannot run \(executable): \(error.localizedDescription)")
         }
         process.waitUntilExit()

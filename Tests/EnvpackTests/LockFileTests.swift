@@ -350,6 +350,11 @@ enum LockFileSupport {
         #expect(truncate(big, off_t(LockFileKind.maxFileSize + 1)) == 0)
         let m = S.failure { _ = try ExplicitSpec.load(path: big, selection: LockSelection()) }
         #expect(m.contains("big.yml") && m.contains("bytes"), "\(m)")
+        // Not a file (a folder, a device, a pipe): said in plain words.
+        for path in [dir, "/dev/zero"] {
+            let n = S.failure { _ = try ExplicitSpec.load(path: path, selection: LockSelection()) }
+            #expect(n.contains(path) && n.contains("not a regular file"), "\(n)")
+        }
     }
 }
 

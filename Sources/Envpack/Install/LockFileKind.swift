@@ -63,6 +63,9 @@ extension ExplicitSpec {
     /// Unlocked inputs are refused with the way forward.
     public static func load(path: String, selection: LockSelection) throws -> ExplicitSpec {
         var info = stat()
+        if stat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
+            throw EnvpackError.unreadable(path: path, reason: "not a regular file: give the spec or lock file itself")
+        }
         if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) > LockFileKind.maxFileSize {
             throw EnvpackError.malformedFile(path: path, reason: "\(info.st_size) bytes, more than an install input may be (\(LockFileKind.maxFileSize))")
         }

@@ -53,6 +53,21 @@ import Testing
         try expectFailure(["-p", env, "-o", dir + "/a.tar.zst"], outputDirectory: dir, mentions: ["conda-meta/broken-1-0.json"])
     }
 
+    /// A record that is not a small regular file (a link to a device, a
+    /// pipe, a sparse file of gigabytes) is refused unread, in plain words.
+    @Test func recordThatIsNotASmallFileIsRefusedUnread() throws {
+        let dir = try TestSupport.temporaryDirectory("err-record")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let env = try demoCopy(dir)
+        let record = env + "/conda-meta/odd-1-0.json"
+        try FileManager.default.createSymbolicLink(atPath: record, withDestinationPath: "/dev/zero")
+        try expectFailure(["-p", env, "-o", dir + "/a.tar.zst"], outputDirectory: dir, mentions: ["conda-meta/odd-1-0.json", "not a regular file"])
+        try FileManager.default.removeItem(atPath: record)
+        #expect(FileManager.default.createFile(atPath: record, contents: nil))
+        #expect(truncate(record, off_t(3) << 30) == 0)
+        try expectFailure(["-p", env, "-o", dir + "/a.tar.zst"], outputDirectory: dir, mentions: ["conda-meta/odd-1-0.json", "more than a conda-meta record may be"])
+    }
+
     @Test func missingManagedFileIsRefusedUnlessIgnored() throws {
         let dir = try TestSupport.temporaryDirectory("err")
         defer { try? FileManager.default.removeItem(atPath: dir) }

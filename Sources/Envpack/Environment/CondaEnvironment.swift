@@ -23,6 +23,10 @@ public struct CondaEnvironment: Sendable {
         public var hasPrefixInfo: Bool
     }
 
+    /// The largest conda-meta record read (the biggest real ones, of
+    /// packages with tens of thousands of files, are a few MB).
+    static let maxRecordSize = 256 << 20
+
     /// Loads the records of the environment at `prefix`.
     public static func load(prefix rawPrefix: String) throws -> CondaEnvironment {
         let prefix = absolutePath(rawPrefix)
@@ -44,6 +48,14 @@ public struct CondaEnvironment: Sendable {
         var files: [String] = []
         for name in names.sorted() where name.hasSuffix(".json") {
             let path = metaDir + "/" + name
+            // A record is a small regular file; anything else (a device, a
+            // pipe, a link to one, a file of gigabytes) is refused unread.
+            guard let status = statFollowing(path), status.kind == .regular else {
+                throw EnvpackError.unreadable(path: path, reason: "not a regular file, so not a conda-meta record")
+            }
+            guard status.size <= Self.maxRecordSize else {
+                throw EnvpackError.malformedFile(path: path, reason: "\(status.size) bytes, more than a conda-meta record may be (\(Self.maxRecordSize))")
+            }
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw EnvpackError.unreadable(path: path, reason: errnoMessage())
             }

@@ -24,8 +24,17 @@ public struct CondaEnvironment: Sendable {
     }
 
     /// The largest conda-meta record read (the biggest real ones, of
-    /// packages with tens of thousands of files, are a few MB).
+    /// packages with tens of thousands of files, are a few MB); also the
+    /// most of conda-meta/history read.
     static let maxRecordSize = 256 << 20
+
+    /// conda-meta/history's text, nil when it is missing, not a regular file
+    /// or larger than a record may be (it is only ever a hint).
+    static func historyText(prefix: String) -> String? {
+        let path = prefix + "/conda-meta/history"
+        guard let status = statFollowing(path), status.kind == .regular, status.size <= maxRecordSize else { return nil }
+        return try? String(contentsOfFile: path, encoding: .utf8)
+    }
 
     /// Loads the records of the environment at `prefix`.
     public static func load(prefix rawPrefix: String) throws -> CondaEnvironment {

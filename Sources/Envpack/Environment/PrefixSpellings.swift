@@ -98,7 +98,7 @@ public struct PrefixSpellings: Sendable, Equatable {
 
     /// Prefixes conda-meta/history names in `-p`/`--prefix` arguments.
     static func historyPrefixes(prefix: String) -> [String] {
-        guard let text = try? String(contentsOfFile: prefix + "/conda-meta/history", encoding: .utf8) else { return [] }
+        guard let text = CondaEnvironment.historyText(prefix: prefix) else { return [] }
         var found: [String] = []
         for line in text.split(separator: "\n") where line.hasPrefix("# cmd:") {
             let words = line.split(separator: " ").map(String.init)

@@ -11,7 +11,7 @@ public enum Exporter {
     /// then any others by name.
     static func orderedRecords(_ env: CondaEnvironment) -> [PackageRecord] {
         var order: [String] = []
-        if let history = try? String(contentsOfFile: env.prefix + "/conda-meta/history", encoding: .utf8) {
+        if let history = CondaEnvironment.historyText(prefix: env.prefix) {
             for line in history.split(separator: "\n") where line.hasPrefix("+") {
                 let dist = line.split(separator: "::").last.map(String.init) ?? String(line.dropFirst())
                 if !order.contains(dist) { order.append(dist) }

@@ -193,20 +193,57 @@ struct WheelInstaller {
     }
 
     /// A `.data/scripts` file: a `#!python` (or `#!pythonw`) line becomes
-    /// the environment's python; the file is made executable.
+    /// the environment's python; the file is made executable. Streamed: only
+    /// its first line is held in memory, whatever its size.
     func writeScript(from source: String, to target: String, _ refuse: (String) -> EnvpackError) throws -> FileDigest {
-        guard let data = FileManager.default.contents(atPath: source) else { throw EnvpackError.unreadable(path: source, reason: errnoMessage()) }
-        var bytes = [UInt8](data)
-        let firstLine = bytes.prefix { $0 != 0x0a }
-        if let (interpreter, argument) = parseShebang(Array(firstLine)), interpreter == "python" || interpreter == "pythonw" {
-            let line: String
-            do { line = try relocatedShebang(interpreter: prefix + "/bin/python" + pythonVersion, argument: argument) } catch {
-                throw refuse("script \((target as NSString).lastPathComponent): \(error)")
-            }
-            bytes = Array(line.utf8) + bytes.dropFirst(firstLine.count)
+        let input = open(source, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard input >= 0 else { throw EnvpackError.unreadable(path: source, reason: errnoMessage()) }
+        defer { close(input) }
+        let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o755)
+        guard output >= 0 else { throw EnvpackError.writeFailed(path: target, reason: errnoMessage()) }
+        var hasher = SHA256()
+        var size = 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        func emit(_ chunk: UnsafeRawBufferPointer) throws {
+            hasher.update(bufferPointer: chunk)
+            size += chunk.count
+            try writeAll(fd: output, chunk, displayPath: target)
         }
-        try writeNewFile(target, bytes, mode: 0o755)
-        return FileDigest(sha256: hexString(SHA256.hash(data: bytes)), size: bytes.count)
+        func fill() throws -> Int {
+            while true {
+                let n = read(input, buffer.baseAddress, buffer.count)
+                if n >= 0 { return n }
+                if errno != EINTR { throw EnvpackError.unreadable(path: source, reason: errnoMessage()) }
+            }
+        }
+        do {
+            var n = try fill()
+            // The first line is looked at within the first read (a #! line
+            // longer than 1 MiB is no interpreter line envpack rewrites).
+            let head = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+            let firstLine = Array(head.prefix { $0 != 0x0a })
+            if let (interpreter, argument) = parseShebang(firstLine), interpreter == "python" || interpreter == "pythonw" {
+                let line: String
+                do { line = try relocatedShebang(interpreter: prefix + "/bin/python" + pythonVersion, argument: argument) } catch {
+                    throw refuse("script \((target as NSString).lastPathComponent): \(error)")
+                }
+                try Array(line.utf8).withUnsafeBytes { try emit($0) }
+                try emit(UnsafeRawBufferPointer(rebasing: head[firstLine.count...]))
+            } else {
+                try emit(head)
+            }
+            while n > 0 {
+                n = try fill()
+                if n > 0 { try emit(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) }
+            }
+            guard fchmod(output, 0o755) == 0 else { throw EnvpackError.writeFailed(path: target, reason: errnoMessage()) }
+        } catch {
+            close(output)
+            throw error
+        }
+        guard close(output) == 0 else { throw EnvpackError.writeFailed(path: target, reason: errnoMessage()) }
+        return FileDigest(sha256: hexString(hasher.finalize()), size: size)
     }
 
     /// A prefix-relative path as RECORD lists it: relative to site-packages.

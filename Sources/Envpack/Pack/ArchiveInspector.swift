@@ -65,7 +65,19 @@ public enum ArchiveInspector {
         while let entry = try reader.next() {
             entries += 1
             if entry.fileType == fileTypeRegular && entry.hardlink == nil { bytes += entry.size; files += 1 }
-            if entry.path == Manifest.relativePath || entry.path.hasSuffix("/" + Manifest.relativePath) {
+            // The manifest: at the top, or below the one top folder
+            // (--arcroot), as unpack looks for it; once; a bounded regular file.
+            let rel = Manifest.relativePath
+            if entry.path == rel || (entry.path.hasSuffix("/" + rel) && !entry.path.dropLast(rel.count + 1).contains("/")) {
+                guard manifestText == nil else {
+                    throw EnvpackError.archive(path: path, reason: "refusing entry \(entry.path): a second envpack manifest")
+                }
+                guard entry.fileType == fileTypeRegular, entry.hardlink == nil else {
+                    throw EnvpackError.archive(path: path, reason: "refusing entry \(entry.path): the manifest is not a regular file")
+                }
+                guard entry.size <= ManifestLimits.maxBytes else {
+                    throw EnvpackError.archive(path: path, reason: "refusing entry \(entry.path): \(entry.size) bytes, more than the \(ManifestLimits.maxBytes) a manifest may have")
+                }
                 manifestText = String(decoding: try reader.readAll(), as: UTF8.self)
                 arcroot = String(entry.path.dropLast(Manifest.relativePath.count)).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
             } else if entry.path.hasSuffix("bin/conda-unpack") && entry.fileType == fileTypeRegular {

@@ -7,24 +7,44 @@ import Foundation
 public let legacyDefaultPlaceholder = "/opt/anaconda1anaconda2anaconda3"
 
 public enum PackageInfo {
+    /// The largest `info/` file read (paths.json of a package with 100,000
+    /// files is about 30 MB); a package is hostile input, and its archive
+    /// may decompress to far more than it weighs.
+    static let maxInfoFileSize = 256 << 20
+
+    /// An `info/` file's bytes: nil when it is not there; refused when it is
+    /// not a regular file or larger than maxInfoFileSize.
+    static func readInfoFile(_ path: String) throws -> Data? {
+        guard let status = FileStatus.lstat(path) else { return nil }
+        guard status.kind == .regular else {
+            throw EnvpackError.malformedFile(path: path, reason: "not a regular file")
+        }
+        guard status.size <= maxInfoFileSize else {
+            throw EnvpackError.malformedFile(path: path, reason: "\(status.size) bytes, more than a package's info file may be (\(maxInfoFileSize))")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw EnvpackError.unreadable(path: path, reason: errnoMessage())
+        }
+        return data
+    }
+
     /// Reads the path list of an extracted package's `info/` folder.
     public static func paths(infoDirectory info: URL) throws -> [PathEntry] {
         let pathsJSON = info.appendingPathComponent("paths.json")
-        if FileManager.default.fileExists(atPath: pathsJSON.path) {
-            let data = try Data(contentsOf: pathsJSON)
+        if let data = try readInfoFile(pathsJSON.path) {
             do {
                 return try JSONDecoder().decode(PathsData.self, from: data).paths
             } catch {
                 throw EnvpackError.malformedFile(path: pathsJSON.path, reason: describe(decodingError: error))
             }
         }
-        let filesURL = info.appendingPathComponent("files")
-        guard let filesText = try? String(contentsOf: filesURL, encoding: .utf8) else {
+        guard let files = try readInfoFile(info.appendingPathComponent("files").path) else {
             throw EnvpackError.malformedFile(path: info.path, reason: "neither paths.json nor files is readable")
         }
-        let hasPrefix = (try? String(contentsOf: info.appendingPathComponent("has_prefix"), encoding: .utf8))
-            .map(parseHasPrefix) ?? [:]
-        let noLink = Set(((try? String(contentsOf: info.appendingPathComponent("no_link"), encoding: .utf8)) ?? "")
+        let filesText = String(decoding: files, as: UTF8.self)
+        let hasPrefix = try readInfoFile(info.appendingPathComponent("has_prefix").path)
+            .map { parseHasPrefix(String(decoding: $0, as: UTF8.self)) } ?? [:]
+        let noLink = Set((try readInfoFile(info.appendingPathComponent("no_link").path).map { String(decoding: $0, as: UTF8.self) } ?? "")
             .split(separator: "\n").map { String($0).trimmingCharacters(in: .whitespaces) })
         return filesText.split(separator: "\n").map { String($0) }.filter { !$0.isEmpty }.map { path in
             var entry = PathEntry(path: path)

@@ -29,13 +29,13 @@ public struct PackageContents {
 
     public static func load(directory: String) throws -> PackageContents {
         let info = directory + "/info"
-        guard let data = FileManager.default.contents(atPath: info + "/index.json"),
+        guard let data = try PackageInfo.readInfoFile(info + "/index.json"),
               let index = try? JSONDecoder().decode([String: JSONValue].self, from: data) else {
             throw EnvpackError.malformedFile(path: info + "/index.json", reason: "unreadable package index")
         }
         let paths = try PackageInfo.paths(infoDirectory: URL(fileURLWithPath: info))
         var entryPoints: [String] = []
-        if let data = FileManager.default.contents(atPath: info + "/link.json"),
+        if let data = try PackageInfo.readInfoFile(info + "/link.json"),
            let link = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
            let noarch = link["noarch"] as? [String: Any] {
             entryPoints = noarch["entry_points"] as? [String] ?? []

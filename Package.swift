@@ -62,7 +62,7 @@ let package = Package(
 
         // The thin command-line front end.
         .executableTarget(name: "envpack", dependencies: [
-            "Envpack",
+            "Envpack", "CSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -47,6 +47,7 @@ int envpack_signal_ignored(int sig) {
  * while at least one file is registered and the previous ones put back
  * after the last is removed. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #define PENDING_SLOTS 64
 #define PENDING_PATH_MAX 4096
@@ -110,4 +111,8 @@ int envpack_pending_count(void) {
 long envpack_next_serial(void) {
     static long serial = 0;
     return __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
+}
+
+void envpack_line_buffer_stderr(void) {
+    setvbuf(stderr, NULL, _IOLBF, 0);
 }

@@ -1,5 +1,6 @@
 // The `envpack` command: one subcommand a file, all logic in the library.
 import ArgumentParser
+import CSupport
 import Envpack
 import Foundation
 
@@ -29,6 +30,11 @@ struct EnvpackCommand: ParsableCommand {
     /// would blame the first option it does not know. Exit 64, as every
     /// usage error.
     static func main() {
+        // ArgumentParser prints its messages through C's stderr, which is
+        // unbuffered: one write(2) per character, so a line could be torn
+        // apart by other writers to the same log (Spark executors, CI).
+        // Line-buffered, each line is one write.
+        envpack_line_buffer_stderr()
         let arguments = Array(CommandLine.arguments.dropFirst())
         if let message = SubcommandCheck.problem(arguments, known: configuration.subcommands.compactMap { $0.configuration.commandName }) {
             FileHandle.standardError.write(Data("Error: \(message) (see envpack --help)\n".utf8))

@@ -77,6 +77,20 @@ import Testing
         #expect(a.inode == b.inode && a.linkCount == 2)
         #expect(try String(contentsOfFile: dest + "/etc/zz-same-conf", encoding: .utf8).contains("prefix = \(dest)\n"))
     }
+
+    /// An error line reaches standard error in one write(2), not one per
+    /// character (C's stderr is unbuffered and ArgumentParser prints through
+    /// it), so other writers to the same log cannot tear it apart.
+    @Test func anErrorLineIsOneWrite() throws {
+        let dir = try TestSupport.temporaryDirectory("one-write")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = dir + "/strace.log"
+        let r = try TestSupport.run("/usr/bin/strace", ["-f", "-e", "trace=write", "-o", log, TestSupport.envpackBinary, "unpack", dir + "/missing.tar", dir + "/out"])
+        #expect(r.status != 0)
+        #expect(r.stderr.hasPrefix("Error: cannot read ") && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        let writes = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter { $0.contains("write(2,") }
+        #expect(writes.count == 1, "\(writes.count) writes to standard error: \(writes.prefix(3))")
+    }
 }
 
 @Suite struct ConcurrentInstallTests {

@@ -36,6 +36,10 @@ void envpack_pending_remove(int slot);
 /// How many files are registered (for the tests).
 int envpack_pending_count(void);
 
+/// Makes C's stderr line-buffered (it is unbuffered: one write(2) per
+/// character of what ArgumentParser prints there).
+void envpack_line_buffer_stderr(void);
+
 /// A number unique in this process (1, 2, ...), from any thread: the N of
 /// owned folders' names.
 long envpack_next_serial(void);

@@ -41,12 +41,10 @@ import Testing
         let archive = dir + "/a.tar.zst"
         let made = try TestSupport.run("/usr/bin/python3", ["-c", Self.maker, mode, archive])
         try #require(made.status == 0, "\(made.stderr)")
-        let r = try TestSupport.run("/usr/bin/time", ["-f", "peak-rss-kb %M", TestSupport.envpackBinary, "inspect", archive])
-        let lines = r.stderr.split(separator: "\n")
-        let error = lines.filter { !$0.hasPrefix("peak-rss-kb ") && !$0.hasPrefix("Command exited") }
+        let (r, kb) = try TestSupport.envpackMeasuringPeak(["inspect", archive])
+        let error = r.stderr.split(separator: "\n")
         #expect(r.status != 0)
         #expect(error.count == 1 && error[0].contains("conda-meta/envpack/manifest.tsv") && error[0].contains(words), "\(r.stderr)")
-        let kb = lines.last { $0.hasPrefix("peak-rss-kb ") }.flatMap { Int($0.dropFirst("peak-rss-kb ".count)) } ?? Int.max
         #expect(kb < 200 * 1024, "peak RSS \(kb) KB")
     }
 }

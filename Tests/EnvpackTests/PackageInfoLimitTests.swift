@@ -41,13 +41,10 @@ import Testing
         try #require(made.status == 0, "\(made.stderr)")
         let sha = String(decoding: made.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         try "@EXPLICIT\n\(archive)#\(sha)\n".write(toFile: dir + "/spec.txt", atomically: true, encoding: .utf8)
-        let r = try TestSupport.run("/usr/bin/time", ["-f", "peak-rss-kb %M", TestSupport.envpackBinary, "install", "-q", "--file", dir + "/spec.txt",
-                                                      "-p", dir + "/env", "--pkgs-dir", dir + "/pkgs"])
-        let lines = r.stderr.split(separator: "\n")
-        let error = lines.filter { !$0.hasPrefix("peak-rss-kb ") && !$0.hasPrefix("Command exited") }
+        let (r, kb) = try TestSupport.envpackMeasuringPeak(["install", "-q", "--file", dir + "/spec.txt", "-p", dir + "/env", "--pkgs-dir", dir + "/pkgs"])
+        let error = r.stderr.split(separator: "\n")
         #expect(r.status != 0)
         #expect(error.count == 1 && error[0].contains("info/paths.json") && error[0].contains("more than a package's info file may be"), "\(r.stderr)")
-        let kb = lines.last { $0.hasPrefix("peak-rss-kb ") }.flatMap { Int($0.dropFirst("peak-rss-kb ".count)) } ?? Int.max
         #expect(kb < 200 * 1024, "peak RSS \(kb) KB")
         #expect(!FileManager.default.fileExists(atPath: dir + "/env"))
     }

@@ -1,6 +1,6 @@
 // Shared helpers for the integration tests: where the fixtures and the real
 // packages are, running the built `envpack`, reading archives back.
-import Envpack
+@testable import Envpack
 import Foundation
 import Testing
 
@@ -60,7 +60,7 @@ enum TestSupport {
         p.standardOutput = stdout ?? outPipe
         p.standardError = errHandle
         p.standardInput = FileHandle.nullDevice
-        try runUnblocked(p)
+        try p.runUnblocked()   // the test's thread blocks nearly every signal (see ChildProcess.swift)
         let out = stdout == nil ? outPipe.fileHandleForReading.readDataToEndOfFile() : Data()
         p.waitUntilExit()
         try errHandle.close()
@@ -68,16 +68,14 @@ enum TestSupport {
         return Result(status: p.terminationStatus, stdout: out, stderr: String(decoding: err, as: UTF8.self))
     }
 
-    /// `p.run()` with the child's signals unblocked: the test's thread is
-    /// libdispatch's, which blocks nearly all of them, and Process passes
-    /// the mask on (a `wait` in a child shell would then hang; see
-    /// Sources/Envpack/Support/ChildProcess.swift).
-    static func runUnblocked(_ p: Process) throws {
-        var empty = sigset_t(), saved = sigset_t()
-        sigemptyset(&empty)
-        pthread_sigmask(SIG_SETMASK, &empty, &saved)
-        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
-        try p.run()
+    /// Runs envpack under /usr/bin/time: its result (standard error without
+    /// time's own lines) and its peak RSS in KB.
+    static func envpackMeasuringPeak(_ arguments: [String]) throws -> (result: Result, peakKB: Int) {
+        var r = try run("/usr/bin/time", ["-f", "peak-rss-kb %M", envpackBinary] + arguments)
+        let lines = r.stderr.split(separator: "\n", omittingEmptySubsequences: false)
+        let peak = lines.last { $0.hasPrefix("peak-rss-kb ") }.flatMap { Int($0.dropFirst("peak-rss-kb ".count)) }
+        r.stderr = lines.filter { !$0.hasPrefix("peak-rss-kb ") && !$0.hasPrefix("Command exited with non-zero status") }.joined(separator: "\n")
+        return (r, try #require(peak, "no peak RSS from /usr/bin/time: \(r.stderr)"))
     }
 
     @discardableResult

@@ -49,11 +49,8 @@ import Testing
         let lock = try W.condaLock([wheel])
         try lock.write(toFile: dir + "/conda-lock.yml", atomically: true, encoding: .utf8)
         let prefix = dir + "/env"
-        let r = try TestSupport.run("/usr/bin/time", ["-f", "peak-rss-kb %M", TestSupport.envpackBinary, "install", "-q", "--file", dir + "/conda-lock.yml",
-                                                      "-p", prefix, "--pkgs-dir", W.cache])
+        let (r, kb) = try TestSupport.envpackMeasuringPeak(["install", "-q", "--file", dir + "/conda-lock.yml", "-p", prefix, "--pkgs-dir", W.cache])
         #expect(r.status == 0, "\(r.stderr)")
-        let peak = r.stderr.split(separator: "\n").last { $0.hasPrefix("peak-rss-kb ") }.flatMap { Int($0.dropFirst("peak-rss-kb ".count)) }
-        let kb = try #require(peak, "no peak RSS in: \(r.stderr)")
         // The script alone is 300 MB; envpack's own working set is far below that.
         #expect(kb < 200 * 1024, "peak RSS \(kb) KB installing a wheel with a \(megabytes) MB script")
         let run = try TestSupport.run(prefix + "/bin/big-tool", [])

@@ -15,17 +15,13 @@ public enum PackageInfo {
     /// An `info/` file's bytes: nil when it is not there; refused when it is
     /// not a regular file or larger than maxInfoFileSize.
     static func readInfoFile(_ path: String) throws -> Data? {
-        guard let status = FileStatus.lstat(path) else { return nil }
-        guard status.kind == .regular else {
-            throw EnvpackError.malformedFile(path: path, reason: "not a regular file")
+        switch SmallFile.read(path, limit: maxInfoFileSize) {
+        case .data(let data): return data
+        case .missing: return nil
+        case .notRegular: throw EnvpackError.malformedFile(path: path, reason: "not a regular file")
+        case .tooLarge(let size): throw EnvpackError.malformedFile(path: path, reason: "\(size) bytes, more than a package's info file may be (\(maxInfoFileSize))")
+        case .unreadable(let reason): throw EnvpackError.unreadable(path: path, reason: reason)
         }
-        guard status.size <= maxInfoFileSize else {
-            throw EnvpackError.malformedFile(path: path, reason: "\(status.size) bytes, more than a package's info file may be (\(maxInfoFileSize))")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw EnvpackError.unreadable(path: path, reason: errnoMessage())
-        }
-        return data
     }
 
     /// Reads the path list of an extracted package's `info/` folder.

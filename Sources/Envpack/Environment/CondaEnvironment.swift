@@ -31,9 +31,7 @@ public struct CondaEnvironment: Sendable {
     /// conda-meta/history's text, nil when it is missing, not a regular file
     /// or larger than a record may be (it is only ever a hint).
     static func historyText(prefix: String) -> String? {
-        let path = prefix + "/conda-meta/history"
-        guard let status = statFollowing(path), status.kind == .regular, status.size <= maxRecordSize else { return nil }
-        return try? String(contentsOfFile: path, encoding: .utf8)
+        SmallFile.read(prefix + "/conda-meta/history", limit: maxRecordSize, followLinks: true).data.map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Loads the records of the environment at `prefix`.
@@ -59,14 +57,12 @@ public struct CondaEnvironment: Sendable {
             let path = metaDir + "/" + name
             // A record is a small regular file; anything else (a device, a
             // pipe, a link to one, a file of gigabytes) is refused unread.
-            guard let status = statFollowing(path), status.kind == .regular else {
-                throw EnvpackError.unreadable(path: path, reason: "not a regular file, so not a conda-meta record")
-            }
-            guard status.size <= Self.maxRecordSize else {
-                throw EnvpackError.malformedFile(path: path, reason: "\(status.size) bytes, more than a conda-meta record may be (\(Self.maxRecordSize))")
-            }
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw EnvpackError.unreadable(path: path, reason: errnoMessage())
+            let data: Data
+            switch SmallFile.read(path, limit: Self.maxRecordSize, followLinks: true) {
+            case .data(let d): data = d
+            case .missing, .notRegular: throw EnvpackError.unreadable(path: path, reason: "not a regular file, so not a conda-meta record")
+            case .tooLarge(let size): throw EnvpackError.malformedFile(path: path, reason: "\(size) bytes, more than a conda-meta record may be (\(Self.maxRecordSize))")
+            case .unreadable(let reason): throw EnvpackError.unreadable(path: path, reason: reason)
             }
             do {
                 records.append(try decoder.decode(PackageRecord.self, from: data))

@@ -45,8 +45,8 @@ public enum EnvironmentChecks {
             let name = e.path.split(separator: "/").last.map(String.init) ?? e.path
             if name.hasSuffix(".egg-link") || (name.hasPrefix("__editable__") && name.hasSuffix(".pth")) {
                 found.append(e.path)
-            } else if name == "direct_url.json", e.path.contains(".dist-info/"), e.status.size < 1 << 20,
-                      let data = FileManager.default.contents(atPath: prefix + "/" + e.path),
+            } else if name == "direct_url.json", e.path.contains(".dist-info/"),
+                      let data = SmallFile.read(prefix + "/" + e.path, limit: (1 << 20) - 1).data,
                       let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                       let dirInfo = json["dir_info"] as? [String: Any],
                       dirInfo["editable"] as? Bool == true {

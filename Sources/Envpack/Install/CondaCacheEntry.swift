@@ -12,7 +12,7 @@ enum CondaCacheEntry {
     /// failure says why not, in words.
     static func check(_ folder: String, package: FetchedPackage) -> Result<Void, Mismatch> {
         let path = folder + "/info/repodata_record.json"
-        guard FileStatus.lstat(path)?.kind == .regular, let data = FileManager.default.contents(atPath: path),
+        guard let data = SmallFile.read(path, limit: PackageInfo.maxInfoFileSize).data,
               let record = try? JSONDecoder().decode([String: JSONValue].self, from: data) else {
             return .failure(Mismatch("has no readable info/repodata_record.json"))
         }
@@ -35,7 +35,7 @@ enum CondaCacheEntry {
     /// Writes `info/repodata_record.json` into an extraction envpack made.
     static func writeRepodataRecord(in folder: String, package: FetchedPackage) throws {
         let indexPath = folder + "/info/index.json"
-        guard let data = FileManager.default.contents(atPath: indexPath),
+        guard let data = SmallFile.read(indexPath, limit: PackageInfo.maxInfoFileSize).data,
               var record = try? JSONDecoder().decode([String: JSONValue].self, from: data) else {
             throw EnvpackError.malformedFile(path: package.entry.fileName, reason: "info/index.json is unreadable")
         }

@@ -62,18 +62,13 @@ extension ExplicitSpec {
     /// `selection` are turned into spec entries, conda dependencies first.
     /// Unlocked inputs are refused with the way forward.
     public static func load(path: String, selection: LockSelection) throws -> ExplicitSpec {
-        var info = stat()
-        if stat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
-            throw EnvpackError.unreadable(path: path, reason: "not a regular file: give the spec or lock file itself")
-        }
-        if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) > LockFileKind.maxFileSize {
-            throw EnvpackError.malformedFile(path: path, reason: "\(info.st_size) bytes, more than an install input may be (\(LockFileKind.maxFileSize))")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw EnvpackError.unreadable(path: path, reason: errnoMessage())
-        }
-        guard data.count <= LockFileKind.maxFileSize else {
-            throw EnvpackError.malformedFile(path: path, reason: "more than \(LockFileKind.maxFileSize) bytes, more than an install input may be")
+        let data: Data
+        switch SmallFile.read(path, limit: LockFileKind.maxFileSize, followLinks: true) {
+        case .data(let d): data = d
+        case .missing: throw EnvpackError.unreadable(path: path, reason: errnoMessage(ENOENT))
+        case .notRegular: throw EnvpackError.unreadable(path: path, reason: "not a regular file: give the spec or lock file itself")
+        case .tooLarge(let size): throw EnvpackError.malformedFile(path: path, reason: "\(size) bytes, more than an install input may be (\(LockFileKind.maxFileSize))")
+        case .unreadable(let reason): throw EnvpackError.unreadable(path: path, reason: reason)
         }
         let text = String(decoding: data, as: UTF8.self)
         let base = (absolutePath(path) as NSString).deletingLastPathComponent

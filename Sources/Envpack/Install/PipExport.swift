@@ -112,7 +112,6 @@ enum PipExport {
     }
 
     static func small(_ path: String) -> String? {
-        guard let status = FileStatus.lstat(path), status.kind == .regular, status.size < 1 << 20 else { return nil }
-        return try? String(contentsOfFile: path, encoding: .utf8)
+        SmallFile.read(path, limit: (1 << 20) - 1).data.flatMap { String(data: $0, encoding: .utf8) }
     }
 }

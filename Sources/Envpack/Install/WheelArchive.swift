@@ -90,11 +90,11 @@ enum WheelArchive {
 
     /// A metadata file of the wheel as text, bounded.
     static func smallText(_ folder: String, _ path: String, _ refuse: (String) -> EnvpackError) throws -> String {
-        guard let status = FileStatus.lstat(folder + "/" + path), status.kind == .regular else { throw refuse("no \(path)") }
-        guard status.size <= maxMetadataSize, let data = FileManager.default.contents(atPath: folder + "/" + path) else {
-            throw refuse("\(path) is unreadable or larger than \(maxMetadataSize) bytes")
+        switch SmallFile.read(folder + "/" + path, limit: maxMetadataSize) {
+        case .data(let data): return String(decoding: data, as: UTF8.self)
+        case .missing, .notRegular: throw refuse("no \(path)")
+        case .tooLarge, .unreadable: throw refuse("\(path) is unreadable or larger than \(maxMetadataSize) bytes")
         }
-        return String(decoding: data, as: UTF8.self)
     }
 
     /// Every file but RECORD (and its signatures) is listed with a matching

@@ -43,3 +43,16 @@ struct EnvpackCommand: ParsableCommand {
         Self.main(nil)
     }
 }
+
+extension ParsableCommand {
+    /// What `make` builds from the options; a ValidationError it throws is
+    /// printed as one line naming the command's help, as every envpack error
+    /// (thrown from run(), ArgumentParser would also print the top command's
+    /// usage), and the exit status is 64.
+    static func validated<T>(_ make: () throws -> T) throws -> T {
+        do { return try make() } catch let error as ValidationError {
+            FileHandle.standardError.write(Data("Error: \(error.message) (see envpack help \(configuration.commandName ?? "envpack"))\n".utf8))
+            throw ExitCode.validationFailure
+        }
+    }
+}

@@ -75,11 +75,7 @@ struct ImageCommand: ParsableCommand {
     var quiet = false
 
     mutating func run() throws {
-        let options: ImageOptions
-        do { options = try makeOptions() } catch let error as ValidationError {
-            FileHandle.standardError.write(Data("Error: \(error.message) (see envpack help image)\n".utf8))
-            throw ExitCode.validationFailure
-        }
+        let options = try Self.validated { try makeOptions() }
         let summary = try ImageBuilder.build(options)
         for warning in summary.warnings {
             FileHandle.standardError.write(Data("envpack: warning: \(warning)\n".utf8))

@@ -124,13 +124,7 @@ struct PackCommand: ParsableCommand {
     var json = false
 
     mutating func run() throws {
-        let options: PackOptions
-        do { options = try makeOptions() } catch let error as ValidationError {
-            // One line, as every envpack error (thrown from run(),
-            // ArgumentParser would also print the top command's usage).
-            FileHandle.standardError.write(Data("Error: \(error.message) (see envpack help pack)\n".utf8))
-            throw ExitCode.validationFailure
-        }
+        let options = try Self.validated { try makeOptions() }
         let summary = try Packer.pack(options)
         for warning in summary.warnings + PackReport.limitWarnings(summary.manifest) {
             FileHandle.standardError.write("envpack: warning: \(warning)\n".data(using: .utf8)!)

@@ -56,3 +56,26 @@ extension ParsableCommand {
         }
     }
 }
+
+/// The environment pack and image work on: `-n NAME`, `-p PREFIX`, or the
+/// active one (CONDA_PREFIX), as conda-pack chooses it.
+func environmentPrefix(name: String?, prefix: String?) throws -> String {
+    switch (name, prefix) {
+    case (nil, nil):
+        guard let active = ProcessInfo.processInfo.environment["CONDA_PREFIX"], !active.isEmpty else {
+            throw ValidationError("name the environment with -n NAME or -p PREFIX (no environment is active)")
+        }
+        return active
+    case (let n?, nil):
+        if n.contains("/") { throw ValidationError("-n takes an environment's name, and '\(n)' is a path: use -p \(n)") }
+        return try EnvironmentLocator.prefix(named: n)
+    case (nil, let p?): return p
+    case (_?, _?): throw ValidationError("give -n/--name or -p/--prefix, not both")
+    }
+}
+
+/// `-j/--n-threads`: 1 or more, or -1 for all cores.
+func threadCount(_ threads: Int) throws -> Int {
+    if threads == 0 || threads < -1 { throw ValidationError("-j/--n-threads must be 1 or more, or -1 for all cores (got \(threads))") }
+    return threads == -1 ? ProcessInfo.processInfo.activeProcessorCount : threads
+}

@@ -87,19 +87,7 @@ struct ImageCommand: ParsableCommand {
     }
 
     private func makeOptions() throws -> ImageOptions {
-        let prefix: String
-        switch (name, self.prefix) {
-        case (nil, nil):
-            guard let active = ProcessInfo.processInfo.environment["CONDA_PREFIX"], !active.isEmpty else {
-                throw ValidationError("name the environment with -n NAME or -p PREFIX (no environment is active)")
-            }
-            prefix = active
-        case (let n?, nil):
-            if n.contains("/") { throw ValidationError("-n takes an environment's name, and '\(n)' is a path: use -p \(n)") }
-            prefix = try EnvironmentLocator.prefix(named: n)
-        case (nil, let p?): prefix = p
-        case (_?, _?): throw ValidationError("give -n/--name or -p/--prefix, not both")
-        }
+        let prefix = try environmentPrefix(name: name, prefix: self.prefix)
         var path = output
         var format: ImageFormat
         if path.hasPrefix("docker-archive:") {
@@ -135,8 +123,7 @@ struct ImageCommand: ParsableCommand {
         case "package": options.layerPerPackage = true
         default: throw ValidationError("--layers \(layers): give one or package")
         }
-        if threads == 0 || threads < -1 { throw ValidationError("-j/--n-threads must be 1 or more, or -1 for all cores (got \(threads))") }
-        options.threads = threads == -1 ? ProcessInfo.processInfo.activeProcessorCount : threads
+        options.threads = try threadCount(threads)
         options.compressLevel = compressLevel
         options.force = force
         do { try options.validate() } catch let error as EnvpackError { throw ValidationError(error.description) }

@@ -143,21 +143,7 @@ struct PackCommand: ParsableCommand {
 
     /// The command line as PackOptions; every usage error exits 64.
     private func makeOptions() throws -> PackOptions {
-        let prefix: String
-        switch (name, self.prefix) {
-        case (nil, nil):
-            guard let active = ProcessInfo.processInfo.environment["CONDA_PREFIX"], !active.isEmpty else {
-                throw ValidationError("name the environment with -n NAME or -p PREFIX (no environment is active)")
-            }
-            prefix = active
-        case (let n?, nil):
-            if n.contains("/") {
-                throw ValidationError("-n takes an environment's name, and '\(n)' is a path: use -p \(n)")
-            }
-            prefix = try EnvironmentLocator.prefix(named: n)
-        case (nil, let p?): prefix = p
-        case (_?, _?): throw ValidationError("give -n/--name or -p/--prefix, not both")
-        }
+        let prefix = try environmentPrefix(name: name, prefix: self.prefix)
         if json, let output, output == "-" || ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].contains(absolutePath(output)) {
             throw ValidationError("--json prints the summary on standard output, which -o - uses for the archive: give -o FILE")
         }
@@ -217,10 +203,7 @@ struct PackCommand: ParsableCommand {
         options.quiet = quiet || json
         options.progress = TerminalProgress.standardError()
         options.compressLevel = compressLevel == -1 ? nil : compressLevel
-        if threads == 0 || threads < -1 {
-            throw ValidationError("-j/--n-threads must be 1 or more, or -1 for all cores (got \(threads))")
-        }
-        options.threads = threads == -1 ? ProcessInfo.processInfo.activeProcessorCount : threads
+        options.threads = try threadCount(threads)
         options.zip64 = !noZip64
         options.ignoreMissingFiles = ignoreMissingFiles
         options.ignoreEditablePackages = ignoreEditablePackages

@@ -140,7 +140,7 @@ struct BaseImage {
         let configBytes = try BlobStore.readSmall(try inside(configName), what: "\(shown): \(configName)")
         let config = try OCIJSON.object(configBytes, what: "\(shown): \(configName)")
         var layers: [Layer] = []
-        var diffIDs = try checkedDiffIDs(config, layers: layerNames.count, what: "\(shown): \(configName)")
+        let diffIDs = try checkedDiffIDs(config, layers: layerNames.count, what: "\(shown): \(configName)")
         for (i, name) in layerNames.enumerated() {
             let source = try inside(name)
             var magic: [UInt8] = []
@@ -153,7 +153,6 @@ struct BaseImage {
             }
             layers.append(Layer(descriptor: Descriptor(mediaType: type, digest: digest, size: size), source: source))
         }
-        diffIDs = Array(diffIDs.prefix(layers.count))
         return BaseImage(layers: layers, diffIDs: diffIDs, config: config)
     }
 

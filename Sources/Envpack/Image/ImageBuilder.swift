@@ -54,7 +54,7 @@ public enum ImageBuilder {
         pack.threads = options.threads
         pack.withHelper = false   // relocated at build time: no unpack step, no helper
         let summary = try Packer.pack(pack)
-        let loaded = try CondaEnvironment.load(prefix: options.prefix)
+        let loaded = try summary.environment ?? CondaEnvironment.load(prefix: options.prefix)
         let mtime = Packer.defaultMtime(prefix: env)
 
         var names = ["environment"]

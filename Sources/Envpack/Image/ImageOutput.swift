@@ -19,13 +19,13 @@ enum ImageOutput {
         annotated.annotations = ["org.opencontainers.image.ref.name": tag,
                                  "io.containerd.image.name": name + ":" + tag]
         let index: [String: Any] = ["schemaVersion": 2, "mediaType": MediaType.index, "manifests": [annotated.json]]
-        try write(OCIJSON.encode(index), to: store.root + "/index.json")
-        try write(OCIJSON.encode(["imageLayoutVersion": "1.0.0"]), to: store.root + "/oci-layout")
+        try writeNewFile(store.root + "/index.json", OCIJSON.encode(index), mode: 0o644)
+        try writeNewFile(store.root + "/oci-layout", OCIJSON.encode(["imageLayoutVersion": "1.0.0"]), mode: 0o644)
         if format == .dockerArchive {
             let entry: [String: Any] = ["Config": "blobs/sha256/" + config.hex,
                                         "RepoTags": [name + ":" + tag],
                                         "Layers": layers.map { "blobs/sha256/" + $0.hex }]
-            try write(OCIJSON.encode([entry]), to: store.root + "/manifest.json")
+            try writeNewFile(store.root + "/manifest.json", OCIJSON.encode([entry]), mode: 0o644)
         }
     }
 
@@ -90,13 +90,4 @@ enum ImageOutput {
         guard written == st.size else { throw EnvpackError.unreadable(path: file, reason: "changed while being written") }
     }
 
-    private static func write(_ bytes: [UInt8], to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw EnvpackError.writeFailed(path: path, reason: errnoMessage()) }
-        do { try bytes.withUnsafeBytes { try writeAll(fd: fd, $0, displayPath: path) } } catch {
-            close(fd)
-            throw error
-        }
-        guard close(fd) == 0 else { throw EnvpackError.writeFailed(path: path, reason: errnoMessage()) }
-    }
 }

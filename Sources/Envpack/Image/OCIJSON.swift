@@ -35,7 +35,6 @@ enum MediaType {
     static let layerGzip = "application/vnd.oci.image.layer.v1.tar+gzip"
     static let layerZstd = "application/vnd.oci.image.layer.v1.tar+zstd"
     static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
-    static let dockerConfig = "application/vnd.docker.container.image.v1+json"
     static let dockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip"
     static let dockerLayerTar = "application/vnd.docker.image.rootfs.diff.tar"
 

@@ -116,6 +116,9 @@ extension PackOptions {
 
 public struct PackSummary: Sendable {
     public var output: String
+    /// The environment as pack loaded it (its records, what they manage),
+    /// for callers that need it again (`envpack image`).
+    var environment: CondaEnvironment? = nil
     /// Entries of the archive (files, folders, links), as inspect counts them.
     public var entries: Int
     /// Bytes read from the environment's files.

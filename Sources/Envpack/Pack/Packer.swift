@@ -143,6 +143,7 @@ public enum Packer {
             try writer.finish()
             try output.commit()
             summary.warnings = warnings + summary.warnings
+            summary.environment = loaded
             if !changed.isEmpty {
                 summary.warnings.append("packed although files were changed since they were installed (--ignore-changed-files): " + changed.joined(separator: ", "))
             }

@@ -56,7 +56,7 @@ enum TrampolineUndo {
     static func portableOriginal(head: UnsafeRawBufferPointer, scriptPath: String, prefix: String) -> (line: [UInt8], consumed: Int)? {
         let start = Array("#!/bin/sh\n".utf8)
         guard head.count > start.count, head.starts(with: start) else { return nil }
-        let bytes = Array(head.prefix(16384))
+        let bytes = Array(head.prefix(PortableEdits.headSize))
         let text = String(decoding: bytes, as: UTF8.self)
         guard let execRange = text.range(of: "exec \"$d/") else { return nil }
         let quoted = quotedTokens(text[text.index(execRange.lowerBound, offsetBy: 5)...])

@@ -144,6 +144,8 @@ public struct PackageRecord: Codable, Sendable, Equatable {
     public var link: LinkInfo?
     /// Where conda extracted the package (its cache entry), when recorded.
     public var extractedPackageDir: String?
+    /// The package file conda installed from (its cache copy), when recorded.
+    public var packageTarballFullPath: String?
     public var requestedSpec: String?
     public var depends: [String]?
 
@@ -153,6 +155,7 @@ public struct PackageRecord: Codable, Sendable, Equatable {
         case pathsData = "paths_data"
         case requestedSpec = "requested_spec"
         case extractedPackageDir = "extracted_package_dir"
+        case packageTarballFullPath = "package_tarball_full_path"
     }
 
     public init(name: String, version: String, build: String) {

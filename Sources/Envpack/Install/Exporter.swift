@@ -160,12 +160,7 @@ public enum Exporter {
                     throw EnvpackError.malformedFile(path: prefix + "/conda-meta/" + record.distName + ".json",
                                                      reason: "'\(fn.prefix(300))' is not a plain package file name (.conda or .tar.bz2); refusing to bundle it")
                 }
-                var candidates: [String] = []
-                if let p = try? String(contentsOfFile: prefix + "/conda-meta/" + record.distName + ".json", encoding: .utf8),
-                   let json = try? JSONSerialization.jsonObject(with: Data(p.utf8)) as? [String: Any],
-                   let tarball = json["package_tarball_full_path"] as? String {
-                    candidates.append(tarball)
-                }
+                var candidates: [String] = record.packageTarballFullPath.map { [$0] } ?? []
                 candidates += pkgsDirs.map { $0 + "/" + fn }
                 if let url = record.url.flatMap(URL.init(string:)), url.isFileURL { candidates.append(url.path) }
                 guard let source = candidates.first(where: { FileManager.default.fileExists(atPath: $0) && !$0.hasSuffix("/") }) else {

@@ -310,8 +310,8 @@ public final class PackageCache: Sendable {
     /// The sha256 and md5 of the archive envpack extracted `folder` from.
     static func marker(in folder: String) -> (sha256: String, md5: String)? {
         let path = folder + "/" + markerName
-        guard FileStatus.lstat(path)?.kind == .regular,
-              let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        guard let data = SmallFile.read(path, limit: 4096).data else { return nil }
+        let text = String(decoding: data, as: UTF8.self)
         let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
         guard parts.count == 2, parts[0].count == 64, parts[1].count == 32 else { return nil }
         return (parts[0], parts[1])
